@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of logferry from Debian 12 packages.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libuv1-dev libre2-dev libzstd-dev nlohmann-json3-dev doctest-dev
+  libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14
+  python3 util-linux bsdextrautils
+  syslog-ng-core
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+# Package scripts must not start daemons (syslog-ng-core is only a test peer).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  created_policy=1
+fi
+$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ "$created_policy" -eq 1 ] && $sudo rm -f "$policy"
+exit 0

@@ -1,0 +1,509 @@
+#include "core/filter.h"
+
+#include <fnmatch.h>
+#include <strings.h>
+
+#include <re2/re2.h>
+
+#include <vector>
+
+#include "core/template.h"
+#include "core/text.h"
+
+namespace logferry {
+namespace {
+
+class NotFilter : public Filter {
+ public:
+  explicit NotFilter(std::unique_ptr<Filter> f) : f_(std::move(f)) {}
+  bool eval(const LogMessage& m) const override { return !f_->eval(m); }
+
+ private:
+  std::unique_ptr<Filter> f_;
+};
+
+class AndFilter : public Filter {
+ public:
+  AndFilter(std::unique_ptr<Filter> a, std::unique_ptr<Filter> b) : a_(std::move(a)), b_(std::move(b)) {}
+  bool eval(const LogMessage& m) const override { return a_->eval(m) && b_->eval(m); }
+
+ private:
+  std::unique_ptr<Filter> a_, b_;
+};
+
+class OrFilter : public Filter {
+ public:
+  OrFilter(std::unique_ptr<Filter> a, std::unique_ptr<Filter> b) : a_(std::move(a)), b_(std::move(b)) {}
+  bool eval(const LogMessage& m) const override { return a_->eval(m) || b_->eval(m); }
+
+ private:
+  std::unique_ptr<Filter> a_, b_;
+};
+
+// facility() and level(): a bit per accepted value.
+class PriorityFilter : public Filter {
+ public:
+  PriorityFilter(bool facility, uint32_t mask) : facility_(facility), mask_(mask) {}
+  bool eval(const LogMessage& m) const override {
+    int v = facility_ ? m.facility() : m.severity();
+    return v < 32 && (mask_ >> v) & 1;
+  }
+
+ private:
+  bool facility_;
+  uint32_t mask_;
+};
+
+class RefFilter : public Filter {
+ public:
+  explicit RefFilter(const Filter* f) : f_(f) {}
+  bool eval(const LogMessage& m) const override { return f_->eval(m); }
+
+ private:
+  const Filter* f_;
+};
+
+class TagsFilter : public Filter {
+ public:
+  explicit TagsFilter(std::vector<std::string> tags) : tags_(std::move(tags)) {}
+  bool eval(const LogMessage& m) const override {
+    for (const auto& t : tags_)
+      if (m.has_tag(t)) return true;
+    return false;
+  }
+
+ private:
+  std::vector<std::string> tags_;
+};
+
+// How host(), program(), message() and match() compare.
+struct Matcher {
+  enum class Type { kPcre, kString, kGlob } type = Type::kPcre;
+  bool ignore_case = false;
+  bool prefix = false;
+  bool substring = false;
+  std::string pattern;
+  std::unique_ptr<RE2> re;
+
+  bool matches(std::string_view v) const {
+    switch (type) {
+      case Type::kPcre:
+        return RE2::PartialMatch(v, *re);
+      case Type::kGlob: {
+        std::string s(v);
+        return fnmatch(pattern.c_str(), s.c_str(), ignore_case ? FNM_CASEFOLD : 0) == 0;
+      }
+      case Type::kString: {
+        std::string_view p = pattern;
+        auto eq = [&](std::string_view a, std::string_view b) {
+          return a.size() == b.size() &&
+                 (ignore_case ? strncasecmp(a.data(), b.data(), a.size()) == 0 : a == b);
+        };
+        if (substring) {
+          if (p.size() > v.size()) return false;
+          for (size_t i = 0; i + p.size() <= v.size(); ++i)
+            if (eq(v.substr(i, p.size()), p)) return true;
+          return false;
+        }
+        if (prefix) return v.size() >= p.size() && eq(v.substr(0, p.size()), p);
+        return eq(v, p);
+      }
+    }
+    return false;
+  }
+};
+
+// Matches a field, a name-value pair or a rendered template.
+class MatchFilter : public Filter {
+ public:
+  MatchFilter(Matcher matcher, std::string value_name, std::unique_ptr<Template> tmpl)
+      : matcher_(std::move(matcher)), value_name_(std::move(value_name)), tmpl_(std::move(tmpl)) {}
+  bool eval(const LogMessage& m) const override {
+    thread_local std::string buf;
+    buf.clear();
+    if (tmpl_) {
+      tmpl_->render(m, RenderOptions{}, buf);
+    } else {
+      render_name(value_name_, m, RenderOptions{}, buf);
+    }
+    return matcher_.matches(buf);
+  }
+
+ private:
+  Matcher matcher_;
+  std::string value_name_;
+  std::unique_ptr<Template> tmpl_;
+};
+
+class CompareFilter : public Filter {
+ public:
+  enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+  CompareFilter(std::unique_ptr<Template> a, std::unique_ptr<Template> b, Op op, bool numeric)
+      : a_(std::move(a)), b_(std::move(b)), op_(op), numeric_(numeric) {}
+  bool eval(const LogMessage& m) const override {
+    thread_local std::string x, y;
+    x.clear();
+    y.clear();
+    a_->render(m, RenderOptions{}, x);
+    b_->render(m, RenderOptions{}, y);
+    int cmp;
+    if (numeric_) {
+      int64_t p, q;
+      // A value that is not a number makes a numeric comparison false
+      // (and != true).
+      if (!parse_int64(x, &p) || !parse_int64(y, &q)) return op_ == Op::kNe;
+      cmp = p < q ? -1 : p > q ? 1 : 0;
+    } else {
+      int c = x.compare(y);
+      cmp = c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
+    switch (op_) {
+      case Op::kEq: return cmp == 0;
+      case Op::kNe: return cmp != 0;
+      case Op::kLt: return cmp < 0;
+      case Op::kLe: return cmp <= 0;
+      case Op::kGt: return cmp > 0;
+      case Op::kGe: return cmp >= 0;
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<Template> a_, b_;
+  Op op_;
+  bool numeric_;
+};
+
+class Parser {
+ public:
+  Parser(TokenStream& t, const FilterResolver& r, FilterError* e) : t_(t), resolver_(r), err_(e) {}
+
+  std::unique_ptr<Filter> expr() {
+    auto left = term();
+    while (left && is_word("or")) {
+      t_.next();
+      auto right = term();
+      if (!right) return nullptr;
+      left = std::make_unique<OrFilter>(std::move(left), std::move(right));
+    }
+    return left;
+  }
+
+ private:
+  bool is_word(const char* w) const {
+    const Token& tk = t_.peek();
+    return tk.type == TokenType::kWord && strcasecmp(tk.text.c_str(), w) == 0;
+  }
+
+  std::nullptr_t fail(const Token& at, std::string msg) {
+    if (err_->message.empty()) {
+      err_->message = std::move(msg);
+      err_->line = at.line;
+      err_->col = at.col;
+    }
+    return nullptr;
+  }
+
+  std::string found(const Token& tk) {
+    if (tk.type == TokenType::kEnd) return "the end of the input";
+    if (tk.type == TokenType::kError) return tk.text;
+    return "'" + tk.text + "'";
+  }
+
+  bool expect(TokenType type, const char* what_for) {
+    const Token& tk = t_.peek();
+    if (tk.type == type) {
+      t_.next();
+      return true;
+    }
+    fail(tk, std::string("expected ") + token_type_name(type) + " " + what_for + ", found " + found(tk));
+    return false;
+  }
+
+  std::unique_ptr<Filter> term() {
+    auto left = factor();
+    while (left && is_word("and")) {
+      t_.next();
+      auto right = factor();
+      if (!right) return nullptr;
+      left = std::make_unique<AndFilter>(std::move(left), std::move(right));
+    }
+    return left;
+  }
+
+  std::unique_ptr<Filter> factor() {
+    const Token& tk = t_.peek();
+    if (is_word("not")) {
+      t_.next();
+      auto f = factor();
+      if (!f) return nullptr;
+      return std::make_unique<NotFilter>(std::move(f));
+    }
+    if (tk.type == TokenType::kLParen) {
+      t_.next();
+      auto f = expr();
+      if (!f) return nullptr;
+      if (!expect(TokenType::kRParen, "to close '('")) return nullptr;
+      return f;
+    }
+    if (tk.type == TokenType::kWord && t_.peek(1).type == TokenType::kLParen) return function();
+    if (tk.type == TokenType::kString || tk.type == TokenType::kWord) return comparison();
+    return fail(tk, "expected a filter (facility(), level(), program(), match(), a comparison, "
+                    "'not' or '('), found " + found(tk));
+  }
+
+  std::unique_ptr<Template> compile_operand(const Token& tk) {
+    std::string error;
+    auto t = Template::compile(tk.text, &error);
+    if (!t) fail(tk, "invalid template " + found(tk) + ": " + error);
+    return t;
+  }
+
+  std::unique_ptr<Filter> comparison() {
+    Token lhs = t_.next();
+    const Token& op = t_.peek();
+    static const struct {
+      const char* name;
+      CompareFilter::Op op;
+      bool numeric;
+    } kOps[] = {{"eq", CompareFilter::Op::kEq, false}, {"ne", CompareFilter::Op::kNe, false},
+                {"lt", CompareFilter::Op::kLt, false}, {"le", CompareFilter::Op::kLe, false},
+                {"gt", CompareFilter::Op::kGt, false}, {"ge", CompareFilter::Op::kGe, false},
+                {"==", CompareFilter::Op::kEq, true},  {"!=", CompareFilter::Op::kNe, true},
+                {"<", CompareFilter::Op::kLt, true},   {"<=", CompareFilter::Op::kLe, true},
+                {">", CompareFilter::Op::kGt, true},   {">=", CompareFilter::Op::kGe, true}};
+    for (const auto& o : kOps) {
+      if ((op.type == TokenType::kWord || op.type == TokenType::kOperator) &&
+          strcasecmp(op.text.c_str(), o.name) == 0) {
+        t_.next();
+        const Token& rhs_tok = t_.peek();
+        if (rhs_tok.type != TokenType::kString && rhs_tok.type != TokenType::kWord)
+          return fail(rhs_tok, "expected a value after '" + std::string(o.name) + "', found " + found(rhs_tok));
+        Token rhs = t_.next();
+        auto a = compile_operand(lhs);
+        if (!a) return nullptr;
+        auto b = compile_operand(rhs);
+        if (!b) return nullptr;
+        return std::make_unique<CompareFilter>(std::move(a), std::move(b), o.op, o.numeric);
+      }
+    }
+    return fail(op, "expected a comparison operator (eq ne lt le gt ge == != < <= > >=) after " +
+                        found(lhs) + ", found " + found(op));
+  }
+
+  // Reads the arguments of name(...) up to the closing paren: plain values
+  // into *values, and option(...) pairs into *options.
+  struct Arg {
+    Token tok;
+  };
+  struct Option {
+    Token name;
+    std::vector<Token> values;
+  };
+  bool arguments(std::vector<Token>* values, std::vector<Option>* options) {
+    while (true) {
+      const Token& tk = t_.peek();
+      if (tk.type == TokenType::kRParen) {
+        t_.next();
+        return true;
+      }
+      if (tk.type == TokenType::kComma) {
+        t_.next();
+        continue;
+      }
+      if (tk.type == TokenType::kWord && t_.peek(1).type == TokenType::kLParen) {
+        Option o{t_.next(), {}};
+        t_.next();
+        while (t_.peek().type != TokenType::kRParen) {
+          const Token& v = t_.peek();
+          if (v.type == TokenType::kComma) {
+            t_.next();
+            continue;
+          }
+          if (v.type != TokenType::kWord && v.type != TokenType::kString) {
+            fail(v, "expected a value in " + o.name.text + "(), found " + found(v));
+            return false;
+          }
+          o.values.push_back(t_.next());
+        }
+        t_.next();
+        options->push_back(std::move(o));
+        continue;
+      }
+      if (tk.type == TokenType::kWord || tk.type == TokenType::kString || tk.type == TokenType::kDotDot) {
+        values->push_back(t_.next());
+        continue;
+      }
+      fail(tk, "expected a value or ')', found " + found(tk));
+      return false;
+    }
+  }
+
+  std::unique_ptr<Filter> priority(const Token& name, bool facility, const std::vector<Token>& values) {
+    uint32_t mask = 0;
+    auto lookup = [&](const Token& tk, int* v) {
+      int64_t n;
+      if (parse_int64(tk.text, &n) && n >= 0 && n < (facility ? 24 : 8)) {
+        *v = static_cast<int>(n);
+        return true;
+      }
+      *v = facility ? facility_from_name(tk.text) : severity_from_name(tk.text);
+      if (*v >= 0) return true;
+      fail(tk, std::string("unknown ") + (facility ? "facility " : "level ") + found(tk) +
+                   (facility ? "; expected kern, user, mail, daemon, auth, syslog, lpr, news, uucp, "
+                               "cron, authpriv, ftp, ntp, local0..local7 or a number"
+                             : "; expected emerg, alert, crit, err, warning, notice, info, debug"));
+      return false;
+    };
+    if (values.empty()) return fail(name, "expected at least one value in " + name.text + "()");
+    for (size_t i = 0; i < values.size(); ++i) {
+      int a;
+      if (values[i].type == TokenType::kDotDot) return fail(values[i], "a range needs a value before '..'");
+      if (!lookup(values[i], &a)) return nullptr;
+      int b = a;
+      if (i + 1 < values.size() && values[i + 1].type == TokenType::kDotDot) {
+        if (i + 2 >= values.size()) return fail(values[i + 1], "a range needs a value after '..'");
+        if (!lookup(values[i + 2], &b)) return nullptr;
+        i += 2;
+      }
+      if (a > b) std::swap(a, b);  // err..emerg and emerg..err mean the same
+      for (int v = a; v <= b; ++v) mask |= 1u << v;
+    }
+    return std::make_unique<PriorityFilter>(facility, mask);
+  }
+
+  bool matcher_options(const std::vector<Option>& options, Matcher* m, std::string* value,
+                       std::unique_ptr<Template>* tmpl, bool allow_value) {
+    for (const auto& o : options) {
+      std::string n = o.name.text;
+      for (auto& ch : n)
+        if (ch == '_') ch = '-';
+      if (n == "type" && o.values.size() == 1) {
+        const std::string& v = o.values[0].text;
+        if (v == "pcre" || v == "posix") {
+          m->type = Matcher::Type::kPcre;
+        } else if (v == "string") {
+          m->type = Matcher::Type::kString;
+        } else if (v == "glob") {
+          m->type = Matcher::Type::kGlob;
+        } else {
+          fail(o.values[0], "unknown type " + found(o.values[0]) + "; expected pcre, string or glob");
+          return false;
+        }
+      } else if (n == "flags") {
+        for (const auto& f : o.values) {
+          std::string fl = f.text;
+          for (auto& ch : fl)
+            if (ch == '_') ch = '-';
+          if (fl == "ignore-case") m->ignore_case = true;
+          else if (fl == "prefix") m->prefix = true;
+          else if (fl == "substring") m->substring = true;
+          else if (fl == "store-matches" || fl == "utf8" || fl == "global") {
+            // Accepted; capture storage arrives with the config issue.
+          } else {
+            fail(f, "unknown flag " + found(f) + "; expected ignore-case, prefix, substring or store-matches");
+            return false;
+          }
+        }
+      } else if (allow_value && n == "value" && o.values.size() == 1) {
+        *value = o.values[0].text;
+      } else if (allow_value && n == "template" && o.values.size() == 1) {
+        std::string error;
+        *tmpl = Template::compile(o.values[0].text, &error);
+        if (!*tmpl) {
+          fail(o.values[0], "invalid template: " + error);
+          return false;
+        }
+      } else {
+        fail(o.name, "unknown option " + found(o.name) +
+                         (allow_value ? "; expected value(), template(), type() or flags()"
+                                      : "; expected type() or flags()"));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::unique_ptr<Filter> field_match(const Token& name, const std::vector<Token>& values,
+                                      const std::vector<Option>& options, std::string field,
+                                      bool allow_value) {
+    if (values.size() != 1 || values[0].type == TokenType::kDotDot)
+      return fail(name, "expected one pattern in " + name.text + "()");
+    Matcher m;
+    m.pattern = values[0].text;
+    std::unique_ptr<Template> tmpl;
+    if (!matcher_options(options, &m, &field, &tmpl, allow_value)) return nullptr;
+    if (m.type == Matcher::Type::kPcre) {
+      RE2::Options ro;
+      ro.set_case_sensitive(!m.ignore_case);
+      ro.set_log_errors(false);
+      m.re = std::make_unique<RE2>(m.pattern, ro);
+      if (!m.re->ok())
+        return fail(values[0], "invalid regular expression " + found(values[0]) + ": " + m.re->error() +
+                                   " (logferry uses RE2: no backreferences or lookaround)");
+    }
+    return std::make_unique<MatchFilter>(std::move(m), std::move(field), std::move(tmpl));
+  }
+
+  std::unique_ptr<Filter> function() {
+    Token name = t_.next();
+    t_.next();  // '('
+    std::vector<Token> values;
+    std::vector<Option> options;
+    if (!arguments(&values, &options)) return nullptr;
+    std::string n = name.text;
+    for (auto& ch : n) {
+      if (ch == '_') ch = '-';
+      ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+    }
+    if (n == "facility") return priority(name, true, values);
+    if (n == "level" || n == "priority" || n == "severity") return priority(name, false, values);
+    if (n == "host") return field_match(name, values, options, "HOST", false);
+    if (n == "program") return field_match(name, values, options, "PROGRAM", false);
+    if (n == "message") return field_match(name, values, options, "MESSAGE", false);
+    if (n == "match") return field_match(name, values, options, "MESSAGE", true);
+    if (n == "tags") {
+      std::vector<std::string> tags;
+      for (const auto& v : values) tags.push_back(v.text);
+      if (tags.empty()) return fail(name, "expected at least one tag in tags()");
+      return std::make_unique<TagsFilter>(std::move(tags));
+    }
+    if (n == "filter") {
+      if (values.size() != 1) return fail(name, "expected one filter name in filter()");
+      const Filter* f = resolver_ ? resolver_(values[0].text) : nullptr;
+      if (!f) return fail(values[0], "undefined filter " + found(values[0]));
+      return std::make_unique<RefFilter>(f);
+    }
+    return fail(name, "unknown filter function " + found(name) +
+                          "; expected facility, level, priority, severity, host, program, message, "
+                          "match, tags or filter");
+  }
+
+  TokenStream& t_;
+  const FilterResolver& resolver_;
+  FilterError* err_;
+};
+
+}  // namespace
+
+std::unique_ptr<Filter> parse_filter(TokenStream& tokens, const FilterResolver& resolver,
+                                     FilterError* error) {
+  Parser p(tokens, resolver, error);
+  return p.expr();
+}
+
+std::unique_ptr<Filter> parse_filter_text(std::string_view text, FilterError* error) {
+  TokenStream tokens(tokenize(text));
+  FilterResolver none;
+  auto f = parse_filter(tokens, none, error);
+  if (f && !tokens.at_end()) {
+    const Token& tk = tokens.peek();
+    error->message = "unexpected '" + tk.text + "' after the filter; expected 'and', 'or' or the end";
+    error->line = tk.line;
+    error->col = tk.col;
+    return nullptr;
+  }
+  return f;
+}
+
+}  // namespace logferry
