@@ -8,11 +8,28 @@ namespace logferry::cli {
 
 using Args = std::vector<std::string>;
 
+#ifndef LOGFERRY_DEFAULT_CONFIG
+#define LOGFERRY_DEFAULT_CONFIG "/etc/logferry/logferry.conf"
+#endif
+
+}  // namespace logferry::cli
+
+namespace logferry {
+class DriverRegistry;
+}
+
+namespace logferry::cli {
+
 int run_main(int argc, char** argv);
 int parse_command(const Args& args);
+int check_command(const Args& args);
+int run_command(const Args& args);
+const DriverRegistry& all_drivers();
 
 // Help texts, shown by --help and `logferry help <command>`.
 const char* main_usage();
 const char* parse_usage();
+const char* check_usage();
+const char* run_usage();
 
 }  // namespace logferry::cli

@@ -1,0 +1,20 @@
+// Every driver this binary knows, for config loading.
+#include "cli/commands.h"
+#include "core/config.h"
+#include "server/file_destination.h"
+#include "server/network_source.h"
+
+namespace logferry::cli {
+
+const DriverRegistry& all_drivers() {
+  static const DriverRegistry registry = [] {
+    DriverRegistry r;
+    register_internal_source(r);
+    register_network_sources(r);
+    register_file_destinations(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace logferry::cli

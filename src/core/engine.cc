@@ -1,0 +1,438 @@
+#include "core/engine.h"
+
+#include <signal.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <algorithm>
+
+namespace logferry {
+
+namespace {
+constexpr size_t kBatchSize = 512;  // messages per hand-off
+
+// Messages from one source, on their way to the output thread.
+struct Batch {
+  int def = -1;  // index of the source block in Config::sources
+  MessageBatch messages;
+};
+
+std::string stats_line(const std::string& kind, const std::string& name, const Counters& c) {
+  char buf[512];
+  snprintf(buf, sizeof(buf),
+           "%s %s in=%llu out=%llu dropped_queue_full=%llu truncated=%llu parse_errors=%llu filtered=%llu errors=%llu",
+           kind.c_str(), name.c_str(), static_cast<unsigned long long>(Counters::get(c.in)),
+           static_cast<unsigned long long>(Counters::get(c.out)),
+           static_cast<unsigned long long>(Counters::get(c.dropped_queue_full)),
+           static_cast<unsigned long long>(Counters::get(c.dropped_too_long)),
+           static_cast<unsigned long long>(Counters::get(c.parse_errors)),
+           static_cast<unsigned long long>(Counters::get(c.filtered)),
+           static_cast<unsigned long long>(Counters::get(c.errors)));
+  return buf;
+}
+}  // namespace
+
+class Engine::Impl {
+ public:
+  explicit Impl(std::unique_ptr<Config> cfg) : cfg_(std::move(cfg)) {}
+
+  int run();
+  void request_stop() { uv_async_send(&stop_async_); }
+
+ private:
+  // The SourceHost of one running source driver: fills batches, commits
+  // them to the queue, pauses the source when the queue is full.
+  struct SourceRuntime : SourceHost {
+    Impl* engine = nullptr;
+    int def = 0;
+    std::string name;
+    std::unique_ptr<Source> source;
+    bool flow_control = false;
+    bool paused = false;
+    Batch* batch = nullptr;
+    Timestamp now;
+
+    LogMessage& next_message() override {
+      if (!batch) batch = engine->take_free_batch(def);
+      if (batch->messages.size() >= kBatchSize) commit();
+      if (!batch) batch = engine->take_free_batch(def);
+      if (batch->messages.empty()) now = now_in(*TimeZone::local());
+      LogMessage& m = batch->messages.add();
+      m.received = now;
+      return m;
+    }
+    void discard_message() override {
+      if (batch && !batch->messages.empty()) batch->messages.drop_last();
+    }
+    void commit() override {
+      if (!batch || batch->messages.empty()) return;
+      Counters::add(source->counters.in, batch->messages.size());
+      engine->push(this, batch);
+      batch = nullptr;
+    }
+    void internal_log(int severity, const std::string& text) override { engine->internal_log(severity, text); }
+  };
+
+  Batch* take_free_batch(int def) {
+    Batch* b;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        b = free_.back();
+        free_.pop_back();
+      } else {
+        b = nullptr;
+      }
+    }
+    if (!b) b = new Batch();
+    b->def = def;
+    b->messages.clear();
+    return b;
+  }
+
+  // Input thread: hands a batch to the output thread.  A full queue pauses
+  // a flow-controlled source (its batch is still taken: nothing it read is
+  // lost) and drops, counted, the batch of any other.
+  void push(SourceRuntime* src, Batch* b) {
+    bool full;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      full = queued_msgs_ >= capacity_;
+      if (!full || src->flow_control) {
+        queued_msgs_ += b->messages.size();
+        queue_.push_back(b);
+        b = nullptr;
+      }
+      if (full && src->flow_control && !src->paused) {
+        src->paused = true;
+        any_paused_ = true;
+      }
+    }
+    if (b) {
+      Counters::add(src->source->counters.dropped_queue_full, b->messages.size());
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(b);
+    } else {
+      uv_async_send(&out_async_);
+    }
+    if (src->paused) src->source->pause();
+  }
+
+  void internal_log(int severity, const std::string& text) {
+    fprintf(stderr, "logferry: %s\n", text.c_str());
+    if (internal_ < 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_internal_.size() < 1000) pending_internal_.emplace_back(severity, text);
+    uv_async_send(&in_async_);
+  }
+
+  // Input thread: resumes paused sources once the queue has room, and
+  // delivers logferry's own messages to the internal() source.
+  void on_input_wakeup() {
+    std::vector<std::pair<int, std::string>> internal;
+    bool room;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      internal.swap(pending_internal_);
+      room = queued_msgs_ < capacity_ / 2;
+      if (room) any_paused_ = false;
+    }
+    if (room) {
+      for (auto& s : sources_) {
+        if (s->paused) {
+          s->paused = false;
+          s->source->resume();
+        }
+      }
+    }
+    if (internal_ >= 0 && !internal.empty()) {
+      SourceRuntime* rt = sources_[static_cast<size_t>(internal_)].get();
+      for (const auto& [sev, text] : internal) {
+        LogMessage& m = rt->next_message();
+        m.set_pri(5, sev);  // syslog facility
+        m.set(Field::kProgram, "logferry");
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", static_cast<int>(getpid()));
+        m.set(Field::kPid, pid);
+        m.set(Field::kMessage, text);
+        m.stamp = m.received;
+        m.set(Field::kHost, hostname_);
+      }
+      rt->commit();
+    }
+  }
+
+  // Output thread: routes every queued batch through the log paths.
+  void on_output_wakeup() {
+    while (true) {
+      Batch* b = nullptr;
+      bool done;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!queue_.empty()) {
+          b = queue_.front();
+          queue_.pop_front();
+        }
+        done = input_done_ && queue_.empty() && !b;
+      }
+      if (!b) {
+        if (done) shutdown_output();
+        return;
+      }
+      route_batch(*b);
+      bool wake_input;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queued_msgs_ -= b->messages.size();
+        free_.push_back(b);
+        wake_input = any_paused_ && queued_msgs_ < capacity_ / 2;
+      }
+      if (wake_input) uv_async_send(&in_async_);
+    }
+  }
+
+  void route_batch(Batch& b) {
+    const auto& paths = paths_[static_cast<size_t>(b.def)];
+    const auto& fallbacks = fallbacks_[static_cast<size_t>(b.def)];
+    for (size_t i = 0; i < b.messages.size(); ++i) {
+      const LogMessage& m = b.messages[i];
+      bool matched = false;
+      for (const LogPath* p : paths) {
+        if (run_path(*p, m)) {
+          matched = true;
+          if (p->final) break;
+        }
+      }
+      if (!matched)
+        for (const LogPath* p : fallbacks)
+          if (run_path(*p, m) && p->final) break;
+    }
+    for (Destination* d : dirty_) d->flush();
+    for (Destination* d : dirty_) dirty_flag_[d] = false;
+    dirty_.clear();
+  }
+
+  // Returns whether the message passed every filter of this path.
+  bool run_path(const LogPath& p, const LogMessage& m) {
+    for (const auto& step : p.steps) {
+      switch (step.kind) {
+        case PathStep::Kind::kFilter:
+          if (!step.filter->eval(m)) return false;
+          break;
+        case PathStep::Kind::kDestination:
+          for (auto& d : dests_[static_cast<size_t>(step.destination)]) {
+            Counters::add(d->counters.in);
+            d->deliver(m);
+            if (!dirty_flag_[d.get()]) {
+              dirty_flag_[d.get()] = true;
+              dirty_.push_back(d.get());
+            }
+          }
+          break;
+        case PathStep::Kind::kFork:
+          for (const auto& f : step.forks) {
+            if (run_path(*f, m) && (step.exclusive || f->final)) break;
+          }
+          break;
+      }
+    }
+    return true;
+  }
+
+  void shutdown_output() {
+    if (output_closed_) return;
+    output_closed_ = true;
+    for (auto& ds : dests_)
+      for (auto& d : ds) {
+        d->flush();
+        d->close();
+      }
+    uv_close(reinterpret_cast<uv_handle_t*>(&out_async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&out_timer_), nullptr);
+  }
+
+  void stop_input() {
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& s : sources_) s->source->stop();
+    for (auto& s : sources_) s->commit();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      input_done_ = true;
+    }
+    uv_async_send(&out_async_);
+    for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_})
+      uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&in_async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+    if (stats_timer_started_) uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
+  }
+
+  void print_stats() {
+    for (const auto& s : sources_) fprintf(stderr, "logferry: %s\n", stats_line("source", s->name, s->source->counters).c_str());
+    for (size_t i = 0; i < dests_.size(); ++i)
+      for (size_t k = 0; k < dests_[i].size(); ++k)
+        fprintf(stderr, "logferry: %s\n",
+                stats_line("destination", cfg_->destinations[i].name + "#" + std::to_string(k), dests_[i][k]->counters).c_str());
+  }
+
+  bool start();
+
+  std::unique_ptr<Config> cfg_;
+  uv_loop_t in_loop_{};
+  uv_loop_t out_loop_{};
+  uv_async_t in_async_{}, out_async_{}, stop_async_{};
+  uv_signal_t sigterm_{}, sigint_{}, sigusr1_{}, sighup_{};
+  uv_timer_t out_timer_{}, stats_timer_{};
+  bool stats_timer_started_ = false;
+  std::thread out_thread_;
+  std::string hostname_;
+
+  std::vector<std::unique_ptr<SourceRuntime>> sources_;
+  int internal_ = -1;  // index into sources_ of the internal() source
+  std::vector<std::vector<const LogPath*>> paths_;      // per source block
+  std::vector<std::vector<const LogPath*>> fallbacks_;  // per source block
+  std::vector<std::vector<std::unique_ptr<Destination>>> dests_;
+  std::vector<Destination*> dirty_;
+  std::unordered_map<Destination*, bool> dirty_flag_;
+
+  std::mutex mu_;
+  std::deque<Batch*> queue_;
+  std::vector<Batch*> free_;
+  std::vector<std::pair<int, std::string>> pending_internal_;
+  size_t queued_msgs_ = 0;
+  size_t capacity_ = 10000;
+  bool any_paused_ = false;
+  bool input_done_ = false;
+  bool stopping_ = false;
+  bool output_closed_ = false;
+
+  friend class Engine;
+};
+
+bool Engine::Impl::start() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  hostname_ = host;
+  capacity_ = static_cast<size_t>(std::max<int64_t>(cfg_->options.log_fifo_size, static_cast<int64_t>(kBatchSize)));
+
+  // Which paths each source block feeds, in config order.
+  paths_.resize(cfg_->sources.size());
+  fallbacks_.resize(cfg_->sources.size());
+  std::vector<bool> flow(cfg_->sources.size(), false);
+  for (const auto& p : cfg_->paths) {
+    for (size_t s = 0; s < cfg_->sources.size(); ++s) {
+      bool feeds = p->catchall || std::find(p->sources.begin(), p->sources.end(), static_cast<int>(s)) != p->sources.end();
+      if (!feeds) continue;
+      (p->fallback ? fallbacks_ : paths_)[s].push_back(p.get());
+      if (p->flow_control) flow[s] = true;
+    }
+  }
+
+  for (const auto& def : cfg_->destinations) {
+    std::vector<std::unique_ptr<Destination>> ds;
+    for (const auto& drv : def.drivers) {
+      auto d = drv->create();
+      std::string err;
+      if (!d->open(&err)) {
+        fprintf(stderr, "logferry: destination %s: %s\n", def.name.c_str(), err.c_str());
+        return false;
+      }
+      dirty_flag_[d.get()] = false;
+      ds.push_back(std::move(d));
+    }
+    dests_.push_back(std::move(ds));
+  }
+
+  for (size_t s = 0; s < cfg_->sources.size(); ++s) {
+    const auto& def = cfg_->sources[s];
+    for (size_t k = 0; k < def.drivers.size(); ++k) {
+      auto rt = std::make_unique<SourceRuntime>();
+      rt->engine = this;
+      rt->def = static_cast<int>(s);
+      rt->name = def.name + "#" + std::to_string(k) + " " + def.drivers[k]->describe();
+      rt->source = def.drivers[k]->create();
+      rt->flow_control = flow[s];
+      if (def.drivers[k]->describe().starts_with("internal()")) internal_ = static_cast<int>(sources_.size());
+      sources_.push_back(std::move(rt));
+    }
+  }
+  for (auto& rt : sources_) {
+    std::string err;
+    if (!rt->source->start(&in_loop_, rt.get(), &err)) {
+      fprintf(stderr, "logferry: source %s: %s\n", rt->name.c_str(), err.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+int Engine::Impl::run() {
+  uv_loop_init(&in_loop_);
+  uv_loop_init(&out_loop_);
+  signal(SIGPIPE, SIG_IGN);
+  uv_async_init(&in_loop_, &in_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->on_input_wakeup(); });
+  uv_async_init(&in_loop_, &stop_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->stop_input(); });
+  uv_async_init(&out_loop_, &out_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->on_output_wakeup(); });
+  uv_timer_init(&out_loop_, &out_timer_);
+  in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = this;
+
+  for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_}) {
+    uv_signal_init(&in_loop_, sig);
+    sig->data = this;
+  }
+  auto on_stop = [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->stop_input(); };
+  uv_signal_start(&sigterm_, on_stop, SIGTERM);
+  uv_signal_start(&sigint_, on_stop, SIGINT);
+  uv_signal_start(&sigusr1_, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->print_stats(); }, SIGUSR1);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
+    static_cast<Impl*>(s->data)->internal_log(4, "SIGHUP: reloading the config is not supported yet; restart to apply changes");
+  }, SIGHUP);
+
+  bool ok = start();
+  if (cfg_->options.stats_freq > 0) {
+    uv_timer_init(&in_loop_, &stats_timer_);
+    stats_timer_.data = this;
+    uint64_t ms = static_cast<uint64_t>(cfg_->options.stats_freq) * 1000;
+    uv_timer_start(&stats_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->print_stats(); }, ms, ms);
+    stats_timer_started_ = true;
+  }
+  // Destinations get a tick every second (idle files, reopen).
+  uv_timer_start(&out_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Impl*>(t->data);
+    for (auto& ds : self->dests_)
+      for (auto& d : ds) d->tick();
+  }, 1000, 1000);
+  out_thread_ = std::thread([this] { uv_run(&out_loop_, UV_RUN_DEFAULT); });
+  if (!ok) stop_input();
+  uv_run(&in_loop_, UV_RUN_DEFAULT);
+  out_thread_.join();
+  // Let closed handles finish.
+  uv_run(&in_loop_, UV_RUN_NOWAIT);
+  print_stats();
+  uv_loop_close(&in_loop_);
+  uv_loop_close(&out_loop_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Batch* b : free_) delete b;
+    for (Batch* b : queue_) delete b;
+    free_.clear();
+    queue_.clear();
+  }
+  for (auto& s : sources_)
+    if (s->batch) delete s->batch;
+  return ok ? 0 : 1;
+}
+
+Engine::Engine(std::unique_ptr<Config> cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+Engine::~Engine() = default;
+int Engine::run() { return impl_->run(); }
+void Engine::request_stop() { impl_->request_stop(); }
+
+}  // namespace logferry

@@ -1,0 +1,395 @@
+#include "server/file_destination.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <list>
+#include <unordered_map>
+
+namespace logferry {
+
+size_t fixed_prefix_length(const std::string& t) {
+  size_t macro = t.find('$');
+  std::string_view lit = std::string_view(t).substr(0, macro);
+  size_t slash = lit.rfind('/');
+  return slash == std::string_view::npos ? 0 : slash + 1;
+}
+
+bool confine_path(std::string& path, size_t prefix) {
+  if (path.empty() || path.back() == '/') return false;
+  if (prefix > path.size()) prefix = 0;
+  // Walk the components after the fixed prefix.
+  size_t start = prefix;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view comp(path.data() + start, end - start);
+    if (comp == ".") {
+      path[start] = '_';
+    } else if (comp == "..") {
+      path[start] = '_';
+      path[start + 1] = '_';
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+namespace {
+
+int64_t monotonic_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
+
+// Creates the missing directories of `path` (not its last component).
+bool make_parent_dirs(const std::string& path, int mode, int uid, int gid) {
+  for (size_t i = 1; i < path.size(); ++i) {
+    if (path[i] != '/') continue;
+    std::string dir = path.substr(0, i);
+    if (mkdir(dir.c_str(), static_cast<mode_t>(mode)) == 0) {
+      if (uid >= 0 || gid >= 0)
+        if (chown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) { /* best effort */ }
+    } else if (errno != EEXIST) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class FileDestination : public Destination {
+ public:
+  explicit FileDestination(const FileDestinationConfig& c)
+      : cfg_(c), prefix_len_(c.path ? fixed_prefix_length(c.path->source()) : 0),
+        literal_path_(!c.path || c.path->is_literal()) {
+    path_opts_.path_safe = true;
+  }
+
+  bool open(std::string* error) override {
+    if (cfg_.kind == FileDestinationConfig::Kind::kStdout) return true;
+    if (literal_path_) {
+      // A fixed path is opened at start, so that a bad path is reported now.
+      LogMessage empty;
+      std::string path = cfg_.path->render(empty);
+      if (!open_file(path)) {
+        *error = "cannot open '" + path + "': " + strerror(errno) +
+                 (errno == ENOENT && !cfg_.create_dirs ? " (add create-dirs(yes) to create its directory)" : "");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void deliver(const LogMessage& msg) override {
+    OpenFile* f;
+    if (cfg_.kind == FileDestinationConfig::Kind::kStdout) {
+      f = &stdout_;
+    } else if (literal_path_) {
+      f = last_;
+    } else {
+      path_buf_.clear();
+      cfg_.path->render(msg, path_opts_, path_buf_);
+      if (!confine_path(path_buf_, prefix_len_)) {
+        Counters::add(counters.errors);
+        return;
+      }
+      f = last_ && last_->path == path_buf_ ? last_ : find_or_open(path_buf_);
+    }
+    if (!f) {
+      Counters::add(counters.errors);
+      return;
+    }
+    cfg_.line->render(msg, cfg_.render, f->buf);
+    f->lines++;
+    if (!f->dirty) {
+      f->dirty = true;
+      dirty_.push_back(f);
+    }
+    if (f->buf.size() >= kWriteThreshold) write_out(f);
+  }
+
+  void flush() override {
+    for (OpenFile* f : dirty_) {
+      write_out(f);
+      if (cfg_.fsync && f->fd >= 0) fsync(f->fd);
+      f->dirty = false;
+    }
+    dirty_.clear();
+  }
+
+  void tick() override {
+    if (literal_path_ || cfg_.time_reap <= 0) return;
+    int64_t now = monotonic_seconds();
+    for (auto it = lru_.rbegin(); it != lru_.rend();) {
+      OpenFile* f = *it;
+      if (now - f->last_used < cfg_.time_reap) break;  // the rest are newer
+      ++it;
+      close_file(f);
+    }
+  }
+
+  void close() override {
+    flush();
+    while (!lru_.empty()) close_file(lru_.front());
+  }
+
+ private:
+  static constexpr size_t kWriteThreshold = 256 * 1024;
+
+  struct OpenFile {
+    int fd = -1;
+    std::string path;
+    std::string buf;
+    size_t lines = 0;
+    bool dirty = false;
+    int64_t last_used = 0;
+    std::list<OpenFile*>::iterator lru;
+  };
+
+  OpenFile* find_or_open(const std::string& path) {
+    auto it = files_.find(path);
+    if (it != files_.end()) {
+      OpenFile* f = it->second.get();
+      f->last_used = monotonic_seconds();
+      lru_.splice(lru_.begin(), lru_, f->lru);
+      last_ = f;
+      return f;
+    }
+    auto failed = failed_until_.find(path);
+    if (failed != failed_until_.end()) {
+      if (monotonic_seconds() < failed->second) return nullptr;
+      failed_until_.erase(failed);
+    }
+    return open_file(path);
+  }
+
+  OpenFile* open_file(const std::string& path) {
+    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+    if (cfg_.kind == FileDestinationConfig::Kind::kPipe) flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+    int fd = ::open(path.c_str(), flags, cfg_.perm);
+    if (fd < 0 && errno == ENOENT && cfg_.create_dirs) {
+      if (make_parent_dirs(path, cfg_.dir_perm, cfg_.uid, cfg_.gid)) fd = ::open(path.c_str(), flags, cfg_.perm);
+    }
+    if (fd < 0) {
+      int err = errno;
+      if (failed_until_.size() < 10000) failed_until_[path] = monotonic_seconds() + cfg_.time_reopen;
+      Counters::add(counters.errors);
+      errno = err;
+      return nullptr;
+    }
+    if (cfg_.uid >= 0 || cfg_.gid >= 0)
+      if (fchown(fd, static_cast<uid_t>(cfg_.uid), static_cast<gid_t>(cfg_.gid)) != 0) { /* best effort */ }
+    if (files_.size() >= cfg_.max_open_files && !lru_.empty()) close_file(lru_.back());
+    auto f = std::make_unique<OpenFile>();
+    f->fd = fd;
+    f->path = path;
+    f->last_used = monotonic_seconds();
+    lru_.push_front(f.get());
+    f->lru = lru_.begin();
+    OpenFile* raw = f.get();
+    files_[path] = std::move(f);
+    last_ = raw;
+    return raw;
+  }
+
+  void close_file(OpenFile* f) {
+    write_out(f);
+    if (f->dirty) {
+      dirty_.erase(std::find(dirty_.begin(), dirty_.end(), f));
+      f->dirty = false;
+    }
+    if (f->fd >= 0) ::close(f->fd);
+    lru_.erase(f->lru);
+    if (last_ == f) last_ = nullptr;
+    files_.erase(f->path);  // frees f
+  }
+
+  void write_out(OpenFile* f) {
+    size_t off = 0;
+    int fd = cfg_.kind == FileDestinationConfig::Kind::kStdout ? STDOUT_FILENO : f->fd;
+    while (off < f->buf.size()) {
+      ssize_t n = ::write(fd, f->buf.data() + off, f->buf.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN && f->buf.size() < kWriteThreshold * 4) {
+          // A pipe nobody reads: keep the rest for the next flush.
+          f->buf.erase(0, off);
+          return;
+        }
+        Counters::add(counters.errors);
+        Counters::add(counters.dropped_queue_full, f->lines);
+        f->buf.clear();
+        f->lines = 0;
+        return;
+      }
+      off += static_cast<size_t>(n);
+    }
+    Counters::add(counters.out, f->lines);
+    f->buf.clear();
+    f->lines = 0;
+  }
+
+  FileDestinationConfig cfg_;
+  size_t prefix_len_;
+  bool literal_path_;
+  RenderOptions path_opts_;
+  std::string path_buf_;
+  std::unordered_map<std::string, std::unique_ptr<OpenFile>> files_;
+  std::list<OpenFile*> lru_;
+  std::vector<OpenFile*> dirty_;
+  std::unordered_map<std::string, int64_t> failed_until_;
+  OpenFile* last_ = nullptr;
+  OpenFile stdout_;
+};
+
+class FileDestinationDriver : public DestinationDriver {
+ public:
+  FileDestinationDriver(FileDestinationConfig c, std::string kind) : cfg_(std::move(c)), kind_(std::move(kind)) {}
+  std::string describe() const override {
+    std::string s = kind_ + "()";
+    if (cfg_.path) s += " \"" + cfg_.path->source() + "\"";
+    return s;
+  }
+  std::unique_ptr<Destination> create() const override { return std::make_unique<FileDestination>(cfg_); }
+
+ private:
+  FileDestinationConfig cfg_;
+  std::string kind_;
+};
+
+std::shared_ptr<const Template> compile_or_fail(OptionReader& r, const std::string& text, const Location& loc) {
+  std::string err;
+  auto t = Template::compile(text, &err);
+  if (!t) {
+    r.diag()->error(loc, "invalid template in " + r.what() + ": " + err);
+    return nullptr;
+  }
+  return std::shared_ptr<const Template>(std::move(t));
+}
+
+std::unique_ptr<DestinationDriver> build_file(OptionReader& r, const BuildContext& ctx, FileDestinationConfig::Kind kind) {
+  const GlobalOptions& g = ctx.options;
+  FileDestinationConfig c;
+  c.kind = kind;
+  c.create_dirs = g.create_dirs;
+  c.perm = g.perm;
+  c.dir_perm = g.dir_perm;
+  c.time_reap = g.time_reap;
+  c.time_reopen = g.time_reopen;
+  c.render.frac_digits = g.frac_digits;
+  c.zone = g.send_time_zone;
+  c.render.time_zone = g.send_time_zone.get();
+  std::string kind_name = kind == FileDestinationConfig::Kind::kFile ? "file" : kind == FileDestinationConfig::Kind::kPipe ? "pipe" : "stdout";
+
+  if (kind != FileDestinationConfig::Kind::kStdout) {
+    r.take_positional();
+    const auto& pos = r.positional();
+    if (pos.size() != 1) {
+      r.diag()->error(pos.empty() ? r.last_location() : pos[1]->loc,
+                      "expected one path in " + kind_name + "()", "write " + kind_name + "(\"/var/log/messages\")");
+      return nullptr;
+    }
+    c.path = compile_or_fail(r, pos[0]->value, pos[0]->loc);
+    if (!c.path) return nullptr;
+    if (pos[0]->value.empty() || pos[0]->value[0] != '/')
+      r.diag()->warning(pos[0]->loc, kind_name + "(\"" + pos[0]->value + "\") is relative to logferry's working directory");
+  }
+  std::string t;
+  if (r.string("template", &t)) {
+    Location loc = r.last_location();
+    const Template* named = ctx.find_template(t);
+    if (named) {
+      std::string err;
+      c.line = std::shared_ptr<const Template>(Template::compile(named->source(), &err));
+    } else {
+      c.line = compile_or_fail(r, t, loc);
+      if (!c.line) return nullptr;
+    }
+  }
+  std::vector<std::string> flags;
+  r.flags("flags", {"syslog-protocol", "no-multi-line", "threaded"}, &flags);
+  bool rfc5424 = std::find(flags.begin(), flags.end(), "syslog-protocol") != flags.end();
+  if (!c.line) {
+    std::string err;
+    // syslog-ng's default line for files: the BSD date, host and header.
+    c.line = std::shared_ptr<const Template>(Template::compile(
+        rfc5424 ? "<$PRI>1 $ISODATE $HOST ${PROGRAM:--} ${PID:--} ${MSGID:--} ${SDATA:--} $MSG\n"
+                : "$DATE $HOST $MSGHDR$MSG\n",
+        &err));
+  }
+  r.yesno("create-dirs", &c.create_dirs);
+  r.octal("perm", &c.perm);
+  r.octal("dir-perm", &c.dir_perm);
+  r.yesno("fsync", &c.fsync);
+  r.integer("time-reap", &c.time_reap, 0, 86400 * 365);
+  r.integer("time-reopen", &c.time_reopen, 1, 86400);
+  int64_t n;
+  if (r.integer("max-open-files", &n, 1, 100000)) c.max_open_files = static_cast<size_t>(n);
+  if (r.integer("frac-digits", &n, 0, 9)) c.render.frac_digits = static_cast<int>(n);
+  std::string tz;
+  for (const char* opt : {"time-zone", "send-time-zone"}) {
+    if (!r.string(opt, &tz)) continue;
+    std::string err;
+    auto zone = TimeZone::parse(tz, &err);
+    if (!zone) {
+      r.diag()->error(r.last_location(), "invalid " + std::string(opt) + "('" + tz + "'): " + err);
+    } else {
+      c.zone = zone;
+      c.render.time_zone = zone.get();
+    }
+  }
+  std::string owner = g.owner, group = g.group;
+  r.string("owner", &owner);
+  r.string("group", &group);
+  std::string dir_owner, dir_group;
+  r.string("dir-owner", &dir_owner);
+  r.string("dir-group", &dir_group);
+  if (!owner.empty()) {
+    if (passwd* pw = getpwnam(owner.c_str())) {
+      c.uid = static_cast<int>(pw->pw_uid);
+    } else {
+      r.diag()->error(r.last_location(), "unknown user '" + owner + "' in owner() of " + r.what());
+    }
+  }
+  if (!group.empty()) {
+    if (struct group* gr = getgrnam(group.c_str())) {
+      c.gid = static_cast<int>(gr->gr_gid);
+    } else {
+      r.diag()->error(r.last_location(), "unknown group '" + group + "' in group() of " + r.what());
+    }
+  }
+  int64_t ignored;
+  r.integer("flush-lines", &ignored, 0, 1000000);  // logferry writes at the end of every batch
+  r.integer("log-fifo-size", &ignored, 1, 100000000);
+  for (const char* name : {"template-escape", "overwrite-if-older", "ts-format", "local-time-zone", "suppress",
+                           "mark-mode", "mark-freq", "persist-name", "flush-timeout", "pad-size", "throttle",
+                           "file-template", "logrotate", "disk-buffer", "create-dirs-name", "dir-owner-name",
+                           "symlink-as", "hook-commands", "optional"}) {
+    r.accepted_not_implemented(name);
+  }
+  return std::make_unique<FileDestinationDriver>(std::move(c), kind_name);
+}
+
+}  // namespace
+
+void register_file_destinations(DriverRegistry& registry) {
+  registry.add_destination("file", [](OptionReader& r, const BuildContext& ctx) {
+    return build_file(r, ctx, FileDestinationConfig::Kind::kFile);
+  });
+  registry.add_destination("pipe", [](OptionReader& r, const BuildContext& ctx) {
+    return build_file(r, ctx, FileDestinationConfig::Kind::kPipe);
+  });
+  registry.add_destination("stdout", [](OptionReader& r, const BuildContext& ctx) {
+    return build_file(r, ctx, FileDestinationConfig::Kind::kStdout);
+  });
+}
+
+}  // namespace logferry
