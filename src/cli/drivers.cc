@@ -1,5 +1,6 @@
 // Every driver this binary knows, for config loading.
 #include "cli/commands.h"
+#include "client/unix_source.h"
 #include "core/config.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
@@ -11,6 +12,7 @@ const DriverRegistry& all_drivers() {
     DriverRegistry r;
     register_internal_source(r);
     register_network_sources(r);
+    register_unix_sources(r);
     register_file_destinations(r);
     return r;
   }();
