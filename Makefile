@@ -42,9 +42,13 @@ bench:
 	build-bench/bench/logferry_bench
 
 demo: deps build
-	@echo "make demo: the server role (network listeners) arrives with issue 3; meanwhile try:"
-	@echo "  printf '<34>Oct 11 22:14:15 mymachine su[123]: hi\\n' | $(BUILD)/logferry parse"
-	@printf '<34>Oct 11 22:14:15 mymachine su[123]: hi\n' | $(BUILD)/logferry parse
+	@mkdir -p var/run var/log
+	@echo "logferry demo: listening on 127.0.0.1:5514 (tcp, udp), 127.0.0.1:5601 (syslog, tcp) and var/run/logferry.sock"
+	@echo "send it a line from another shell:"
+	@echo "  logger -n 127.0.0.1 -P 5514 -T -t myapp 'hello from logger'"
+	@echo "  logger -u var/run/logferry.sock -T -t myapp 'hello over the unix socket'"
+	@echo "then look at var/log/\$$(hostname)/myapp.log.  Ctrl-C stops logferry."
+	@$(BUILD)/logferry run -f conf/demo.conf
 
 clean:
 	rm -rf build build-asan build-fuzz build-bench

@@ -172,9 +172,26 @@ class TreeParser {
 
   // `name` is replaced by the value of @define name, else the environment
   // variable of that name.
+  // Where the comment of a line starts ('#' outside quotes), or npos.
+  static size_t comment_start(const std::string& line) {
+    char quote = 0;
+    for (size_t i = 0; i < line.size(); ++i) {
+      char c = line[i];
+      if (quote) {
+        if (c == '\\' && quote == '"') ++i;
+        else if (c == quote) quote = 0;
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '#') {
+        return i;
+      }
+    }
+    return std::string::npos;
+  }
+
   bool substitute(std::string* line, int file, int line_no) {
     size_t start = 0;
-    while ((start = line->find('`', start)) != std::string::npos) {
+    while ((start = line->find('`', start)) != std::string::npos && start < comment_start(*line)) {
       size_t end = line->find('`', start + 1);
       Location loc{file, line_no, static_cast<int>(start) + 1};
       if (end == std::string::npos) return fail(loc, "unterminated `", "close the name with a second backtick: `name`");

@@ -299,8 +299,6 @@ std::unique_ptr<DestinationDriver> build_file(OptionReader& r, const BuildContex
     }
     c.path = compile_or_fail(r, pos[0]->value, pos[0]->loc);
     if (!c.path) return nullptr;
-    if (pos[0]->value.empty() || pos[0]->value[0] != '/')
-      r.diag()->warning(pos[0]->loc, kind_name + "(\"" + pos[0]->value + "\") is relative to logferry's working directory");
   }
   std::string t;
   if (r.string("template", &t)) {
