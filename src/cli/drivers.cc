@@ -4,6 +4,7 @@
 #include "core/config.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
+#include "server/usertty_destination.h"
 
 namespace logferry::cli {
 
@@ -14,6 +15,7 @@ const DriverRegistry& all_drivers() {
     register_network_sources(r);
     register_unix_sources(r);
     register_file_destinations(r);
+    register_usertty_destination(r);
     return r;
   }();
   return registry;
