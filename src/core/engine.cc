@@ -260,6 +260,8 @@ class Engine::Impl {
   void stop_input() {
     if (stopping_) return;
     stopping_ = true;
+    internal_log(5, "logferry shutting down; draining queues");
+    on_input_wakeup();  // deliver pending internal messages first
     for (auto& s : sources_) s->source->stop();
     for (auto& s : sources_) s->commit();
     {
@@ -396,6 +398,7 @@ int Engine::Impl::run() {
   }, SIGHUP);
 
   bool ok = start();
+  if (ok) internal_log(5, std::string("logferry starting up; version='") + LOGFERRY_VERSION + "'");
   if (cfg_->options.stats_freq > 0) {
     uv_timer_init(&in_loop_, &stats_timer_);
     stats_timer_.data = this;
