@@ -5,6 +5,7 @@
 
 #include <re2/re2.h>
 
+#include <deque>
 #include <vector>
 
 #include "core/template.h"
@@ -12,6 +13,31 @@
 
 namespace logferry {
 namespace {
+
+// A render buffer per nesting depth on this thread.  A filter renders
+// templates, and a template may hold $(if (FILTER) ...) that renders again
+// while the outer render is still writing, so one shared buffer is not
+// enough.  The buffers keep their capacity, so evaluation allocates nothing
+// once warm.
+class RenderBuffer {
+ public:
+  RenderBuffer() {
+    if (depth_ == pool_.size()) pool_.emplace_back();
+    buf_ = &pool_[depth_++];
+    buf_->clear();
+  }
+  ~RenderBuffer() { --depth_; }
+  RenderBuffer(const RenderBuffer&) = delete;
+  RenderBuffer& operator=(const RenderBuffer&) = delete;
+  std::string& str() { return *buf_; }
+
+ private:
+  static thread_local std::deque<std::string> pool_;  // deque: stable references
+  static thread_local size_t depth_;
+  std::string* buf_;
+};
+thread_local std::deque<std::string> RenderBuffer::pool_;
+thread_local size_t RenderBuffer::depth_ = 0;
 
 class NotFilter : public Filter {
  public:
@@ -113,16 +139,28 @@ struct Matcher {
   }
 };
 
-// Matches a field, a name-value pair or a rendered template.
+// Matches a field, a name-value pair or a rendered template.  An empty
+// value name is match() without value(): like syslog-ng, it then matches
+// "PROGRAM[PID]: MESSAGE".
 class MatchFilter : public Filter {
  public:
   MatchFilter(Matcher matcher, std::string value_name, std::unique_ptr<Template> tmpl)
       : matcher_(std::move(matcher)), value_name_(std::move(value_name)), tmpl_(std::move(tmpl)) {}
   bool eval(const LogMessage& m) const override {
-    thread_local std::string buf;
-    buf.clear();
+    RenderBuffer rb;
+    std::string& buf = rb.str();
     if (tmpl_) {
       tmpl_->render(m, RenderOptions{}, buf);
+    } else if (value_name_.empty()) {
+      buf.append(m.get(Field::kProgram));
+      std::string_view pid = m.get(Field::kPid);
+      if (!pid.empty()) {
+        buf += '[';
+        buf.append(pid);
+        buf += ']';
+      }
+      buf += ": ";
+      buf.append(m.get(Field::kMessage));
     } else {
       render_name(value_name_, m, RenderOptions{}, buf);
     }
@@ -141,9 +179,9 @@ class CompareFilter : public Filter {
   CompareFilter(std::unique_ptr<Template> a, std::unique_ptr<Template> b, Op op, bool numeric)
       : a_(std::move(a)), b_(std::move(b)), op_(op), numeric_(numeric) {}
   bool eval(const LogMessage& m) const override {
-    thread_local std::string x, y;
-    x.clear();
-    y.clear();
+    RenderBuffer xb, yb;
+    std::string& x = xb.str();
+    std::string& y = yb.str();
     a_->render(m, RenderOptions{}, x);
     b_->render(m, RenderOptions{}, y);
     int cmp;
@@ -406,7 +444,18 @@ class Parser {
           }
         }
       } else if (allow_value && n == "value" && o.values.size() == 1) {
-        *value = o.values[0].text;
+        // Value references need no '$' (syslog-ng drops one with a warning).
+        std::string_view v = o.values[0].text;
+        if (v.starts_with("${") && v.ends_with("}")) {
+          v = v.substr(2, v.size() - 3);
+        } else if (v.starts_with("$")) {
+          v.remove_prefix(1);
+        }
+        if (v.empty()) {
+          fail(o.values[0], "expected a name in value(), found " + found(o.values[0]));
+          return false;
+        }
+        *value = std::string(v);
       } else if (allow_value && n == "template" && o.values.size() == 1) {
         std::string error;
         *tmpl = Template::compile(o.values[0].text, &error);
@@ -461,7 +510,8 @@ class Parser {
     if (n == "host") return field_match(name, values, options, "HOST", false);
     if (n == "program") return field_match(name, values, options, "PROGRAM", false);
     if (n == "message") return field_match(name, values, options, "MESSAGE", false);
-    if (n == "match") return field_match(name, values, options, "MESSAGE", true);
+    // Without value() or template(), match() sees "PROGRAM[PID]: MESSAGE".
+    if (n == "match") return field_match(name, values, options, "", true);
     if (n == "tags") {
       std::vector<std::string> tags;
       for (const auto& v : values) tags.push_back(v.text);

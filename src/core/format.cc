@@ -29,6 +29,34 @@ void append_header_field(std::string& out, std::string_view v, size_t max) {
   if (v.size() > max) v = v.substr(0, max);
   for (char c : v) out += (c > 32 && c < 127) ? c : '_';
 }
+
+// SD-ID and PARAM-NAME: at most 32 printable ASCII characters without '=',
+// ']', '"' or space.  Names that come from name-value pairs
+// (".SDATA.<id>.<name>") may hold anything, so they are made safe here.
+void append_sd_name(std::string& out, std::string_view v) {
+  if (v.size() > 32) v = v.substr(0, 32);
+  for (char c : v) out += (c > 32 && c < 127 && c != '=' && c != ']' && c != '"') ? c : '_';
+}
+
+void append_structured_data(const LogMessage& msg, std::string& out) {
+  bool open = false;
+  for_each_sd_param(msg, [&](std::string_view id, std::string_view name, std::string_view value, bool first) {
+    if (first) {
+      if (open) out += ']';
+      out += '[';
+      append_sd_name(out, id);
+      open = true;
+    }
+    if (!name.empty()) {
+      out += ' ';
+      append_sd_name(out, name);
+      out += "=\"";
+      append_sd_escaped(out, value);
+      out += '"';
+    }
+  });
+  out += open ? ']' : '-';
+}
 }  // namespace
 
 void format_rfc5424(const LogMessage& msg, const RenderOptions& o, bool octet_counting, std::string& out) {
@@ -37,8 +65,10 @@ void format_rfc5424(const LogMessage& msg, const RenderOptions& o, bool octet_co
   append_uint(out, msg.pri);
   out += ">1 ";
   RenderOptions ro = o;
-  if (ro.frac_digits == 0) ro.frac_digits = -1;  // keep the precision the stamp had
-  if (ro.frac_digits > 6) ro.frac_digits = 6;    // TIME-SECFRAC is at most 6 digits
+  // 0 (the default) or -1 keep the precision the stamp had; either way
+  // TIME-SECFRAC is at most 6 digits.
+  if (ro.frac_digits <= 0) ro.frac_digits = msg.stamp.precision;
+  if (ro.frac_digits > 6) ro.frac_digits = 6;
   render_macro(Macro::kIsoDate, false, msg, ro, out);
   out += ' ';
   append_header_field(out, msg.get(Field::kHost), 255);
@@ -49,9 +79,7 @@ void format_rfc5424(const LogMessage& msg, const RenderOptions& o, bool octet_co
   out += ' ';
   append_header_field(out, msg.get(Field::kMsgId), 32);
   out += ' ';
-  size_t sd_start = out.size();
-  render_macro(Macro::kSdata, false, msg, o, out);
-  if (out.size() == sd_start) out += '-';
+  append_structured_data(msg, out);
   std::string_view m = msg.get(Field::kMessage);
   if (!m.empty()) {
     out += ' ';

@@ -26,7 +26,7 @@ static bool is_word_char(char c) {
          c == '$' || c == '%' || c == '~' || c == '^';
 }
 
-std::vector<Token> tokenize(std::string_view text, int first_line, int first_col) {
+std::vector<Token> tokenize(std::string_view text, int first_line, int first_col, int file) {
   std::vector<Token> out;
   int line = first_line, col = first_col;
   size_t i = 0;
@@ -40,7 +40,7 @@ std::vector<Token> tokenize(std::string_view text, int first_line, int first_col
       }
     }
   };
-  auto push = [&](TokenType type, std::string s, int l, int c) { out.push_back({type, std::move(s), l, c}); };
+  auto push = [&](TokenType type, std::string s, int l, int c) { out.push_back({type, std::move(s), l, c, file}); };
   while (i < text.size()) {
     char c = text[i];
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
@@ -91,7 +91,8 @@ std::vector<Token> tokenize(std::string_view text, int first_line, int first_col
       }
       if (!closed) {
         push(TokenType::kError, "unterminated string", tl, tc);
-        return out.push_back({TokenType::kEnd, "", line, col}), out;
+        out.push_back({TokenType::kEnd, "", line, col, file});
+        return out;
       }
       push(TokenType::kString, std::move(s), tl, tc);
       continue;
@@ -124,7 +125,7 @@ std::vector<Token> tokenize(std::string_view text, int first_line, int first_col
     push(TokenType::kError, std::string("unexpected character '") + c + "'", tl, tc);
     advance(1);
   }
-  out.push_back({TokenType::kEnd, "", line, col});
+  out.push_back({TokenType::kEnd, "", line, col, file});
   return out;
 }
 

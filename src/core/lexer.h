@@ -28,19 +28,22 @@ struct Token {
   std::string text;
   int line = 1;
   int col = 1;
+  int file = 0;  // index into the config loader's file table
 };
 
 // Splits text into tokens; '#' starts a comment to the end of the line.
 // Positions are 1-based and count from (first_line, first_col) so that text
 // cut out of a larger file still reports positions in that file.
-std::vector<Token> tokenize(std::string_view text, int first_line = 1, int first_col = 1);
+std::vector<Token> tokenize(std::string_view text, int first_line = 1, int first_col = 1, int file = 0);
 
 const char* token_type_name(TokenType t);
 
 // A read position over a token vector, with the helpers parsers need.
 class TokenStream {
  public:
-  explicit TokenStream(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+  explicit TokenStream(std::vector<Token> tokens) : tokens_(std::move(tokens)) {
+    if (tokens_.empty() || tokens_.back().type != TokenType::kEnd) tokens_.push_back(Token{});
+  }
   const Token& peek(size_t ahead = 0) const {
     size_t i = pos_ + ahead;
     return i < tokens_.size() ? tokens_[i] : tokens_.back();

@@ -132,6 +132,9 @@ class MessageBatch {
     return m;
   }
   void clear() { used_ = 0; }
+  void drop_last() {
+    if (used_ > 0) --used_;
+  }
   size_t size() const { return used_; }
   bool empty() const { return used_ == 0; }
   LogMessage& operator[](size_t i) { return messages_[i]; }

@@ -340,8 +340,10 @@ void render_joined(const std::vector<TemplatePtr>& args, const LogMessage& msg,
   }
 }
 
-// echo, lowercase, uppercase, strip, length: render the arguments joined by
-// a space, then transform.
+// echo, lowercase, uppercase: render the arguments joined by a space, then
+// transform.  strip and length work on each argument on its own, as
+// syslog-ng's do: strip joins the stripped non-empty arguments by a space,
+// length writes one length per argument.
 class SimpleFunction : public TemplateFunction {
  public:
   enum class Kind { kEcho, kLower, kUpper, kStrip, kLength };
@@ -353,6 +355,27 @@ class SimpleFunction : public TemplateFunction {
     }
     Scratch s;
     std::string& v = s.str();
+    if (kind_ == Kind::kStrip || kind_ == Kind::kLength) {
+      auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+      bool wrote = false;
+      for (size_t i = 0; i < args_.size(); ++i) {
+        v.clear();
+        args_[i]->render(msg, o, v);
+        if (kind_ == Kind::kLength) {
+          if (i) out += ' ';
+          append_uint(out, v.size());
+          continue;
+        }
+        size_t b = 0, e = v.size();
+        while (b < e && ws(v[b])) ++b;
+        while (e > b && ws(v[e - 1])) --e;
+        if (b == e) continue;
+        if (wrote) out += ' ';
+        out.append(v, b, e - b);
+        wrote = true;
+      }
+      return;
+    }
     render_joined(args_, msg, o, ' ', v);
     switch (kind_) {
       case Kind::kLower:
@@ -365,17 +388,6 @@ class SimpleFunction : public TemplateFunction {
           if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
         out += v;
         break;
-      case Kind::kStrip: {
-        size_t b = 0, e = v.size();
-        auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
-        while (b < e && ws(v[b])) ++b;
-        while (e > b && ws(v[e - 1])) --e;
-        out.append(v, b, e - b);
-        break;
-      }
-      case Kind::kLength:
-        append_uint(out, v.size());
-        break;
       default:
         break;
     }
@@ -386,8 +398,9 @@ class SimpleFunction : public TemplateFunction {
   std::vector<TemplatePtr> args_;
 };
 
-// $(substr "$MSG" START [LEN]): START < 0 counts from the end; LEN < 0
-// leaves that many bytes off the end.
+// $(substr "$MSG" START [LEN]): START < 0 counts from the end (a START
+// before the beginning gives nothing); LEN < 0 leaves that many bytes off
+// the end.
 class SubstrFunction : public TemplateFunction {
  public:
   SubstrFunction(TemplatePtr value, int64_t start, bool has_len, int64_t len)
@@ -397,7 +410,8 @@ class SubstrFunction : public TemplateFunction {
     std::string& v = s.str();
     value_->render(msg, o, v);
     int64_t n = static_cast<int64_t>(v.size());
-    int64_t start = start_ < 0 ? std::max<int64_t>(0, n + start_) : std::min(start_, n);
+    if (start_ < 0 && -start_ > n) return;  // before the beginning: nothing (syslog-ng)
+    int64_t start = start_ < 0 ? n + start_ : std::min(start_, n);
     int64_t end = n;
     if (has_len_) end = len_ < 0 ? n + len_ : start + len_;
     end = std::min(end, n);
@@ -451,10 +465,12 @@ class IfFunction : public TemplateFunction {
   TemplatePtr then_, else_;
 };
 
-// $(format-json [--scope S[,S]] [--key GLOB] [--exclude GLOB]
+// $(format-json [--scope S[,S]] [--key GLOB[,GLOB]] [--exclude GLOB[,GLOB]]
 // [--omit-empty-values] [--pair] name=template ...): a JSON object of the
 // selected values, keys sorted, dotted keys nested ("a.b" -> {"a":{"b":..}}),
-// a leading dot written as '_' (".SDATA.x.y" -> "_SDATA").
+// a leading dot written as '_' (".SDATA.x.y" -> "_SDATA").  As in syslog-ng,
+// nothing is selected by default: without --scope or --key only the
+// name=value pairs are written.
 class FormatJsonFunction : public TemplateFunction {
  public:
   enum Scope : uint32_t {
@@ -528,7 +544,7 @@ class FormatJsonFunction : public TemplateFunction {
       if (omit_empty && tmp.empty()) continue;
       put(v, n, p.name, tmp);
     }
-    uint32_t sc = scope_given ? scopes : (kSelectedMacros | kNvPairs | kSdata);
+    uint32_t sc = scopes;
     if (sc & kEverything) sc |= kRfc5424 | kSelectedMacros | kNvPairs | kDotNvPairs | kSdata;
     if (sc & kRfc5424) sc |= kRfc3164 | kSdata;
     if (sc & kSelectedMacros) sc |= kRfc3164;
@@ -570,7 +586,9 @@ class FormatJsonFunction : public TemplateFunction {
         tmp.append(msg.view(e.id));
         tmp += '.';
         tmp.append(msg.view(p.name));
-        add(v, n, tmp, msg.view(p.value), (sc & kSdata) || (!keys.empty() && selected(tmp, false)));
+        // SD parameters are ".SDATA.*" name-value pairs, so dot-nv-pairs has them too.
+        add(v, n, tmp, msg.view(p.value),
+            (sc & (kSdata | kDotNvPairs)) || (!keys.empty() && selected(tmp, false)));
       }
     }
   }
@@ -633,6 +651,17 @@ class FormatJsonFunction : public TemplateFunction {
   }
 };
 
+// "a,b*" -> "a", "b*": --key and --exclude take comma-separated lists.
+void split_globs(const std::string& v, std::vector<std::string>* out) {
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    if (comma > start) out->push_back(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
 std::unique_ptr<TemplateFunction> make_format_json(const std::vector<RawArg>& args, std::string* error) {
   auto f = std::make_unique<FormatJsonFunction>();
   for (size_t i = 0; i < args.size(); ++i) {
@@ -675,11 +704,11 @@ std::unique_ptr<TemplateFunction> make_format_json(const std::vector<RawArg>& ar
     } else if (!args[i].quoted && (a == "--key" || a == "-k")) {
       const std::string* v = value_of("--key");
       if (!v) return nullptr;
-      f->keys.push_back(*v);
+      split_globs(*v, &f->keys);
     } else if (!args[i].quoted && (a == "--exclude" || a == "-x")) {
       const std::string* v = value_of("--exclude");
       if (!v) return nullptr;
-      f->excludes.push_back(*v);
+      split_globs(*v, &f->excludes);
     } else if (!args[i].quoted && a == "--omit-empty-values") {
       f->omit_empty = true;
     } else if (!args[i].quoted && (a == "--pair" || a == "-p")) {
@@ -736,14 +765,14 @@ std::unique_ptr<TemplateFunction> make_function(std::string_view name, const std
       const std::string& a = args[i].text;
       if (a == "--ctrl-chars" || a == "-c") {
         ctrl = true;
-      } else if (a == "--no-ctrl-chars") {
+      } else if (a == "--no-ctrl-chars" || a == "-C") {
         ctrl = false;
       } else if ((a == "--invalid-chars" || a == "-i") && i + 1 < args.size()) {
         invalid = args[++i].text;
       } else if ((a == "--replacement" || a == "-r") && i + 1 < args.size() && !args[i + 1].text.empty()) {
         repl = args[++i].text[0];
       } else {
-        *error = "sanitize: unknown option '" + a + "'; expected --ctrl-chars, --no-ctrl-chars, "
+        *error = "sanitize: unknown option '" + a + "'; expected --ctrl-chars, --no-ctrl-chars (-C), "
                  "--invalid-chars CHARS or --replacement CHAR";
         return nullptr;
       }
@@ -988,8 +1017,25 @@ bool Template::parse(std::string_view text, std::string* error) {
   return true;
 }
 
+namespace {
+void make_path_safe(std::string& out, size_t from) {
+  for (size_t k = from; k < out.size(); ++k) {
+    unsigned char c = static_cast<unsigned char>(out[k]);
+    if (c == '/' || c < 32 || c == 127) out[k] = '_';
+  }
+}
+}  // namespace
+
 void Template::render(const LogMessage& msg, const RenderOptions& o, std::string& out) const {
   for (const auto& p : parts_) {
+    size_t before = out.size();
+    render_part(p, msg, o, out);
+    if (o.path_safe && p.kind != Part::Kind::kLiteral) make_path_safe(out, before);
+  }
+}
+
+void Template::render_part(const Part& p, const LogMessage& msg, const RenderOptions& o, std::string& out) const {
+  {
     switch (p.kind) {
       case Part::Kind::kLiteral:
         out.append(literals_, p.off, p.len);

@@ -16,6 +16,9 @@ namespace logferry {
 struct RenderOptions {
   int frac_digits = 0;              // -1: as many as the stamp carried
   const TimeZone* time_zone = nullptr;  // null: each stamp in its own offset
+  // Values from the message are made safe as parts of a file path: '/',
+  // NUL and control characters become '_' (literal template text is kept).
+  bool path_safe = false;
 };
 
 // A macro: a named value computed from the message.
@@ -62,6 +65,7 @@ class Template {
   struct Part;
   Template();
   bool parse(std::string_view text, std::string* error);
+  void render_part(const Part& p, const LogMessage& msg, const RenderOptions& o, std::string& out) const;
 
   std::string source_;
   std::string literals_;  // all literal text, parts point into it
