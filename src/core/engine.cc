@@ -65,6 +65,7 @@ class Engine::Impl {
       if (batch->messages.empty()) now = now_in(*TimeZone::local());
       LogMessage& m = batch->messages.add();
       m.received = now;
+      m.source_id = static_cast<uint16_t>(def);
       return m;
     }
     void discard_message() override {
@@ -201,7 +202,7 @@ class Engine::Impl {
     const auto& paths = paths_[static_cast<size_t>(b.def)];
     const auto& fallbacks = fallbacks_[static_cast<size_t>(b.def)];
     for (size_t i = 0; i < b.messages.size(); ++i) {
-      const LogMessage& m = b.messages[i];
+      LogMessage& m = b.messages[i];
       bool matched = false;
       for (const LogPath* p : paths) {
         if (run_path(*p, m)) {
@@ -219,11 +220,11 @@ class Engine::Impl {
   }
 
   // Returns whether the message passed every filter of this path.
-  bool run_path(const LogPath& p, const LogMessage& m) {
+  bool run_path(const LogPath& p, LogMessage& m) {
     for (const auto& step : p.steps) {
       switch (step.kind) {
         case PathStep::Kind::kFilter:
-          if (!step.filter->eval(m)) return false;
+          if (!step.filter->eval_mut(m)) return false;
           break;
         case PathStep::Kind::kDestination:
           for (auto& d : dests_[static_cast<size_t>(step.destination)]) {

@@ -1,11 +1,16 @@
 #include "core/filter.h"
 
+#include <arpa/inet.h>
 #include <fnmatch.h>
 #include <strings.h>
 
 #include <re2/re2.h>
 
 #include <deque>
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <unordered_set>
 #include <vector>
 
 #include "core/template.h"
@@ -43,6 +48,7 @@ class NotFilter : public Filter {
  public:
   explicit NotFilter(std::unique_ptr<Filter> f) : f_(std::move(f)) {}
   bool eval(const LogMessage& m) const override { return !f_->eval(m); }
+  bool eval_mut(LogMessage& m) const override { return !f_->eval_mut(m); }
 
  private:
   std::unique_ptr<Filter> f_;
@@ -52,6 +58,7 @@ class AndFilter : public Filter {
  public:
   AndFilter(std::unique_ptr<Filter> a, std::unique_ptr<Filter> b) : a_(std::move(a)), b_(std::move(b)) {}
   bool eval(const LogMessage& m) const override { return a_->eval(m) && b_->eval(m); }
+  bool eval_mut(LogMessage& m) const override { return a_->eval_mut(m) && b_->eval_mut(m); }
 
  private:
   std::unique_ptr<Filter> a_, b_;
@@ -61,6 +68,7 @@ class OrFilter : public Filter {
  public:
   OrFilter(std::unique_ptr<Filter> a, std::unique_ptr<Filter> b) : a_(std::move(a)), b_(std::move(b)) {}
   bool eval(const LogMessage& m) const override { return a_->eval(m) || b_->eval(m); }
+  bool eval_mut(LogMessage& m) const override { return a_->eval_mut(m) || b_->eval_mut(m); }
 
  private:
   std::unique_ptr<Filter> a_, b_;
@@ -84,6 +92,7 @@ class RefFilter : public Filter {
  public:
   explicit RefFilter(const Filter* f) : f_(f) {}
   bool eval(const LogMessage& m) const override { return f_->eval(m); }
+  bool eval_mut(LogMessage& m) const override { return f_->eval_mut(m); }
 
  private:
   const Filter* f_;
@@ -108,6 +117,7 @@ struct Matcher {
   bool ignore_case = false;
   bool prefix = false;
   bool substring = false;
+  bool store_matches = false;
   std::string pattern;
   std::unique_ptr<RE2> re;
 
@@ -149,6 +159,29 @@ class MatchFilter : public Filter {
   bool eval(const LogMessage& m) const override {
     RenderBuffer rb;
     std::string& buf = rb.str();
+    subject(m, buf);
+    return matcher_.matches(buf);
+  }
+
+  // With flags(store-matches), a pcre match stores the whole match as $0
+  // and its groups as $1..$9.
+  bool eval_mut(LogMessage& m) const override {
+    if (!matcher_.store_matches || matcher_.type != Matcher::Type::kPcre) return eval(m);
+    RenderBuffer rb;
+    std::string& buf = rb.str();
+    subject(m, buf);
+    constexpr int kMax = 10;
+    int groups = std::min(matcher_.re->NumberOfCapturingGroups() + 1, kMax);
+    re2::StringPiece found[kMax];
+    if (!matcher_.re->Match(buf, 0, buf.size(), RE2::UNANCHORED, found, groups)) return false;
+    static const char* const kNames[kMax] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    for (int i = 0; i < groups; ++i)
+      m.set_value(kNames[i], std::string_view(found[i].data() ? found[i].data() : "", found[i].size()));
+    return true;
+  }
+
+ private:
+  void subject(const LogMessage& m, std::string& buf) const {
     if (tmpl_) {
       tmpl_->render(m, RenderOptions{}, buf);
     } else if (value_name_.empty()) {
@@ -164,7 +197,6 @@ class MatchFilter : public Filter {
     } else {
       render_name(value_name_, m, RenderOptions{}, buf);
     }
-    return matcher_.matches(buf);
   }
 
  private:
@@ -212,9 +244,64 @@ class CompareFilter : public Filter {
   bool numeric_;
 };
 
+// netmask("10.0.0.0/8") and netmask6("2001:db8::/32") on SOURCEIP.
+class NetmaskFilter : public Filter {
+ public:
+  NetmaskFilter(int family, const unsigned char* addr, int bits) : family_(family), bits_(bits) {
+    memcpy(addr_, addr, family == AF_INET ? 4 : 16);
+  }
+  bool eval(const LogMessage& m) const override {
+    std::string_view ip = m.get(Field::kSourceIp);
+    if (ip.empty() || ip.size() >= INET6_ADDRSTRLEN) return false;
+    char buf[INET6_ADDRSTRLEN];
+    memcpy(buf, ip.data(), ip.size());
+    buf[ip.size()] = 0;
+    unsigned char a[16];
+    if (inet_pton(family_, buf, a) != 1) return false;
+    int full = bits_ / 8, rest = bits_ % 8;
+    if (memcmp(a, addr_, static_cast<size_t>(full)) != 0) return false;
+    if (rest == 0) return true;
+    unsigned char mask = static_cast<unsigned char>(0xFF << (8 - rest));
+    return (a[full] & mask) == (addr_[full] & mask);
+  }
+
+ private:
+  int family_;
+  unsigned char addr_[16];
+  int bits_;
+};
+
+class SourceFilter : public Filter {
+ public:
+  explicit SourceFilter(int id) : id_(id) {}
+  bool eval(const LogMessage& m) const override { return m.source_id == id_; }
+
+ private:
+  int id_;
+};
+
+// in-list("/etc/logferry/hosts.list" value("HOST")): the value is one of the
+// file's lines.
+class InListFilter : public Filter {
+ public:
+  InListFilter(std::unordered_set<std::string> items, std::string value)
+      : items_(std::move(items)), value_(std::move(value)) {}
+  bool eval(const LogMessage& m) const override {
+    RenderBuffer rb;
+    std::string& buf = rb.str();
+    render_name(value_, m, RenderOptions{}, buf);
+    return items_.count(buf) > 0;
+  }
+
+ private:
+  std::unordered_set<std::string> items_;
+  std::string value_;
+};
+
 class Parser {
  public:
-  Parser(TokenStream& t, const FilterResolver& r, FilterError* e) : t_(t), resolver_(r), err_(e) {}
+  Parser(TokenStream& t, const FilterResolver& r, FilterError* e, const SourceResolver& s)
+      : t_(t), resolver_(r), sources_(s), err_(e) {}
 
   std::unique_ptr<Filter> expr() {
     auto left = term();
@@ -436,8 +523,9 @@ class Parser {
           if (fl == "ignore-case") m->ignore_case = true;
           else if (fl == "prefix") m->prefix = true;
           else if (fl == "substring") m->substring = true;
-          else if (fl == "store-matches" || fl == "utf8" || fl == "global") {
-            // Accepted; capture storage arrives with the config issue.
+          else if (fl == "store-matches") m->store_matches = true;
+          else if (fl == "utf8" || fl == "global") {
+            // Accepted: RE2 reads UTF-8 already; "global" only matters for rewrites.
           } else {
             fail(f, "unknown flag " + found(f) + "; expected ignore-case, prefix, substring or store-matches");
             return false;
@@ -494,6 +582,59 @@ class Parser {
     return std::make_unique<MatchFilter>(std::move(m), std::move(field), std::move(tmpl));
   }
 
+  std::unique_ptr<Filter> netmask(const Token& name, const std::vector<Token>& values, bool v6) {
+    if (values.size() != 1) return fail(name, "expected one network in " + name.text + "(), e.g. \"10.0.0.0/8\"");
+    const std::string& spec = values[0].text;
+    size_t slash = spec.find('/');
+    std::string addr = spec.substr(0, slash);
+    int family = v6 ? AF_INET6 : AF_INET;
+    unsigned char a[16] = {0};
+    int max_bits = v6 ? 128 : 32;
+    int bits = max_bits;
+    bool ok = inet_pton(family, addr.c_str(), a) == 1;
+    if (ok && slash != std::string::npos) {
+      std::string m = spec.substr(slash + 1);
+      int64_t n;
+      unsigned char mask[4];
+      if (parse_int64(m, &n) && n >= 0 && n <= max_bits) {
+        bits = static_cast<int>(n);
+      } else if (!v6 && inet_pton(AF_INET, m.c_str(), mask) == 1) {
+        uint32_t mv = (uint32_t(mask[0]) << 24) | (uint32_t(mask[1]) << 16) | (uint32_t(mask[2]) << 8) | mask[3];
+        bits = 0;
+        while (bits < 32 && (mv & (0x80000000u >> bits))) ++bits;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok)
+      return fail(values[0], "invalid network " + found(values[0]) + " in " + name.text + "(); expected " +
+                                 (v6 ? "e.g. \"2001:db8::/32\"" : "e.g. \"10.0.0.0/8\" or \"10.0.0.0/255.0.0.0\""));
+    return std::make_unique<NetmaskFilter>(family, a, bits);
+  }
+
+  std::unique_ptr<Filter> in_list(const Token& name, const std::vector<Token>& values,
+                                  const std::vector<Option>& options) {
+    if (values.size() != 1) return fail(name, "expected one file name in in-list()");
+    std::string value = "MESSAGE";
+    for (const auto& o : options) {
+      if (o.name.text == "value" && o.values.size() == 1) {
+        value = o.values[0].text;
+        if (!value.empty() && value[0] == '$') value.erase(0, 1);
+      } else {
+        return fail(o.name, "unknown option " + found(o.name) + " in in-list(); expected value()");
+      }
+    }
+    std::ifstream in(values[0].text);
+    if (!in) return fail(values[0], "cannot read the list file " + found(values[0]) + " of in-list()");
+    std::unordered_set<std::string> items;
+    std::string line;
+    while (std::getline(in, line) && items.size() < 10000000) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+      if (!line.empty()) items.insert(line);
+    }
+    return std::make_unique<InListFilter>(std::move(items), value);
+  }
+
   std::unique_ptr<Filter> function() {
     Token name = t_.next();
     t_.next();  // '('
@@ -524,28 +665,38 @@ class Parser {
       if (!f) return fail(values[0], "undefined filter " + found(values[0]));
       return std::make_unique<RefFilter>(f);
     }
+    if (n == "netmask" || n == "netmask6") return netmask(name, values, n == "netmask6");
+    if (n == "source") {
+      if (values.size() != 1) return fail(name, "expected one source name in source()");
+      int id = sources_ ? sources_(values[0].text) : -1;
+      if (id < 0) return fail(values[0], "undefined source " + found(values[0]));
+      return std::make_unique<SourceFilter>(id);
+    }
+    if (n == "in-list") return in_list(name, values, options);
     return fail(name, "unknown filter function " + found(name) +
                           "; expected facility, level, priority, severity, host, program, message, "
-                          "match, tags or filter");
+                          "match, tags, filter, netmask, netmask6, source or in-list");
   }
 
   TokenStream& t_;
   const FilterResolver& resolver_;
+  const SourceResolver& sources_;
   FilterError* err_;
 };
 
 }  // namespace
 
 std::unique_ptr<Filter> parse_filter(TokenStream& tokens, const FilterResolver& resolver,
-                                     FilterError* error) {
-  Parser p(tokens, resolver, error);
+                                     FilterError* error, const SourceResolver& sources) {
+  Parser p(tokens, resolver, error, sources);
   return p.expr();
 }
 
 std::unique_ptr<Filter> parse_filter_text(std::string_view text, FilterError* error) {
   TokenStream tokens(tokenize(text));
   FilterResolver none;
-  auto f = parse_filter(tokens, none, error);
+  SourceResolver no_sources;
+  auto f = parse_filter(tokens, none, error, no_sources);
   if (f && !tokens.at_end()) {
     const Token& tk = tokens.peek();
     error->message = "unexpected '" + tk.text + "' after the filter; expected 'and', 'or' or the end";

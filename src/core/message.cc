@@ -15,6 +15,7 @@ void LogMessage::clear() {
   sd_params_.clear();
   tags_.clear();
   pri = 13;
+  source_id = 0;
   flags = 0;
   stamp = Timestamp{};
   received = Timestamp{};

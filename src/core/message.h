@@ -107,6 +107,7 @@ class LogMessage {
   bool has_flag(MessageFlag f) const { return (flags & f) != 0; }
 
   uint16_t pri = 13;      // facility * 8 + severity; user.notice by default
+  uint16_t source_id = 0; // which source block it came from (set by the engine)
   uint32_t flags = 0;
   Timestamp stamp;        // when the event happened (from the header)
   Timestamp received;     // when logferry received it
