@@ -9,6 +9,7 @@ packages=(
   libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14
   python3 util-linux bsdextrautils
   syslog-ng-core
+  libestr0 libfastjson4 liblognorm5   # rsyslog (a test peer) runs from its unpacked package
 )
 
 missing=()

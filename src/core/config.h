@@ -105,6 +105,7 @@ struct LogPath;
 struct PathStep {
   enum class Kind { kFilter, kDestination, kFork } kind = Kind::kFilter;
   const Filter* filter = nullptr;          // kFilter
+  std::unique_ptr<Counters> counters;      // kFilter: in, out (passed), filtered; set by the engine
   int destination = -1;                    // kDestination: index into Config::destinations
   std::vector<std::unique_ptr<LogPath>> forks;  // kFork: nested log, junction channels, if branches
   bool exclusive = false;                  // kFork from if/elif/else: first matching branch only

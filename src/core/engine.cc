@@ -224,7 +224,12 @@ class Engine::Impl {
     for (const auto& step : p.steps) {
       switch (step.kind) {
         case PathStep::Kind::kFilter:
-          if (!step.filter->eval_mut(m)) return false;
+          Counters::add(step.counters->in);
+          if (!step.filter->eval_mut(m)) {
+            Counters::add(step.counters->filtered);
+            return false;
+          }
+          Counters::add(step.counters->out);
           break;
         case PathStep::Kind::kDestination:
           for (auto& d : dests_[static_cast<size_t>(step.destination)]) {
@@ -277,8 +282,26 @@ class Engine::Impl {
     if (stats_timer_started_) uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
   }
 
+  // Gives every filter step its counters and a name for the stats.
+  void prepare_filters(LogPath& p) {
+    for (auto& step : p.steps) {
+      if (step.kind == PathStep::Kind::kFilter) {
+        step.counters = std::make_unique<Counters>();
+        std::string name = "inline#" + std::to_string(filter_stats_.size());
+        for (const auto& f : cfg_->filters)
+          if (f.second.get() == step.filter) name = f.first;
+        filter_stats_.emplace_back(name, step.counters.get());
+      }
+      for (auto& f : step.forks) prepare_filters(*f);
+    }
+  }
+
   void print_stats() {
     for (const auto& s : sources_) fprintf(stderr, "logferry: %s\n", stats_line("source", s->name, s->source->counters).c_str());
+    for (const auto& [name, c] : filter_stats_)
+      fprintf(stderr, "logferry: filter %s in=%llu out=%llu filtered=%llu\n", name.c_str(),
+              static_cast<unsigned long long>(Counters::get(c->in)), static_cast<unsigned long long>(Counters::get(c->out)),
+              static_cast<unsigned long long>(Counters::get(c->filtered)));
     for (size_t i = 0; i < dests_.size(); ++i)
       for (size_t k = 0; k < dests_[i].size(); ++k)
         fprintf(stderr, "logferry: %s\n",
@@ -302,6 +325,7 @@ class Engine::Impl {
   std::vector<std::vector<const LogPath*>> paths_;      // per source block
   std::vector<std::vector<const LogPath*>> fallbacks_;  // per source block
   std::vector<std::vector<std::unique_ptr<Destination>>> dests_;
+  std::vector<std::pair<std::string, Counters*>> filter_stats_;
   std::vector<Destination*> dirty_;
   std::unordered_map<Destination*, bool> dirty_flag_;
 
@@ -325,6 +349,7 @@ bool Engine::Impl::start() {
   hostname_ = host;
   capacity_ = static_cast<size_t>(std::max<int64_t>(cfg_->options.log_fifo_size, static_cast<int64_t>(kBatchSize)));
 
+  for (auto& p : cfg_->paths) prepare_filters(*p);
   // Which paths each source block feeds, in config order.
   paths_.resize(cfg_->sources.size());
   fallbacks_.resize(cfg_->sources.size());
