@@ -46,7 +46,8 @@ void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, D
   OptionReader r(holder, "options", diag);
   r.yesno("chain-hostnames", &o->chain_hostnames);
   r.yesno("keep-hostname", &o->keep_hostname);
-  r.yesno("keep-timestamp", &o->keep_timestamp);
+  if (r.yesno("keep-timestamp", &o->keep_timestamp) && !o->keep_timestamp)
+    diag->warning(r.last_location(), "keep-timestamp(no) is accepted but not acted on yet: the sender's stamp is kept");
   r.yesno("check-hostname", &o->check_hostname);
   r.yesno("create-dirs", &o->create_dirs);
   r.string("owner", &o->owner);
@@ -87,7 +88,8 @@ void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, D
     diag->warning(r.last_location(), "use-dns(yes) is accepted but logferry does not resolve addresses yet: HOST_FROM is the address");
   if (r.yesno("use-fqdn", &flag) && flag)
     diag->warning(r.last_location(), "use-fqdn(yes) is accepted but not acted on yet");
-  r.yesno("dns-cache", &o->dns_cache);
+  if (r.yesno("dns-cache", &o->dns_cache) && o->dns_cache)
+    diag->warning(r.last_location(), "dns-cache(yes) is accepted but not acted on yet: logferry does not resolve addresses");
   for (const char* name : {"mark-freq", "mark-mode", "ts-format", "threaded", "normalize-hostnames",
                            "log-fetch-limit", "log-iw-size", "stats-level", "stats-max-dynamics",
                            "use-uniqid", "on-error", "dns-cache-size", "dns-cache-expire",
@@ -115,8 +117,9 @@ class ConfigBuilder {
     for (const auto& obj : tree_.objects)
       if (obj.kind == ObjectDef::Kind::kTemplate) build_template(obj);
     for (const auto& obj : tree_.objects)
-      if (obj.kind == ObjectDef::Kind::kFilter) named_filter(obj.name, obj.loc);
+      if (obj.kind == ObjectDef::Kind::kFilter && !duplicates_.count(&obj)) named_filter(obj.name);
     for (const auto& obj : tree_.objects) {
+      if (duplicates_.count(&obj)) continue;  // reported; only the first one counts
       if (obj.kind == ObjectDef::Kind::kSource) build_source(obj.name, obj.loc, obj.drivers);
       if (obj.kind == ObjectDef::Kind::kDestination) build_destination(obj.name, obj.loc, obj.drivers);
       if (obj.kind == ObjectDef::Kind::kParser || obj.kind == ObjectDef::Kind::kRewrite)
@@ -143,8 +146,11 @@ class ConfigBuilder {
       auto key = std::make_pair(static_cast<int>(obj.kind), obj.name);
       auto it = seen.find(key);
       if (it != seen.end()) {
-        diag_->error(obj.loc, std::string("duplicate ") + kKinds[static_cast<int>(obj.kind)] + " '" + obj.name + "'",
-                     "first defined at " + where(it->second) + "; give each a different name");
+        diag_->error(obj.loc,
+                     std::string("duplicate ") + kKinds[static_cast<int>(obj.kind)] + " '" + obj.name +
+                         "': first defined at " + where(it->second),
+                     std::string("give each ") + kKinds[static_cast<int>(obj.kind)] + " a different name");
+        duplicates_.insert(&obj);
       } else {
         seen[key] = obj.loc;
       }
@@ -202,13 +208,16 @@ class ConfigBuilder {
 
   // Parses a named filter (once), following filter(NAME) references in
   // any order and reporting cycles.
-  const Filter* named_filter(const std::string& name, const Location& use) {
+  const Filter* named_filter(const std::string& name) {
     auto it = cfg_->filters.find(name);
     if (it != cfg_->filters.end()) return it->second.get();
+    if (failed_filters_.count(name)) return nullptr;  // reported already
     const ObjectDef* def = find_object(ObjectDef::Kind::kFilter, name);
     if (!def) return nullptr;
-    if (std::find(filter_stack_.begin(), filter_stack_.end(), name) != filter_stack_.end()) {
-      diag_->error(use, "filter '" + name + "' refers to itself through filter()", "break the cycle of filter() references");
+    auto on_stack = std::find(filter_stack_.begin(), filter_stack_.end(), name);
+    if (on_stack != filter_stack_.end()) {
+      cycle_.assign(on_stack, filter_stack_.end());  // parse_expr reports it where filter(NAME) is written
+      cycle_.push_back(name);
       return nullptr;
     }
     filter_stack_.push_back(name);
@@ -226,11 +235,27 @@ class ConfigBuilder {
   std::unique_ptr<Filter> parse_expr(const std::vector<Token>& expr, const std::string& what) {
     TokenStream ts(expr);
     FilterError ferr;
+    failed_ref_.clear();
+    cycle_.clear();
     FilterResolver resolver = [&](std::string_view n) -> const Filter* {
       std::string name(n);
-      return named_filter(name, Location{});
+      failed_ref_.clear();
+      cycle_.clear();
+      const Filter* f = named_filter(name);
+      if (!f && find_object(ObjectDef::Kind::kFilter, name)) failed_ref_ = name;
+      return f;
     };
-    auto f = parse_filter(ts, resolver, &ferr);
+    // source(NAME): named sources are built in file order, first of all.
+    SourceResolver sources = [&](std::string_view n) -> int {
+      int idx = 0;
+      for (const auto& obj : tree_.objects) {
+        if (obj.kind != ObjectDef::Kind::kSource) continue;
+        if (obj.name == n) return idx;
+        ++idx;
+      }
+      return -1;
+    };
+    auto f = parse_filter(ts, resolver, &ferr, sources);
     if (f && !ts.at_end()) {
       const Token& tk = ts.peek();
       ferr.message = "unexpected '" + tk.text + "' in " + what + "; expected 'and', 'or' or the end of the expression";
@@ -240,19 +265,68 @@ class ConfigBuilder {
     }
     if (!f) {
       int file = expr.empty() ? 0 : expr[0].file;
-      std::string hint;
-      if (ferr.message.starts_with("undefined filter")) hint = "define it with filter NAME { ... };";
-      if (!failed_filters_.empty() && ferr.message.starts_with("undefined filter")) hint.clear();
-      diag_->error(Location{file, ferr.line, ferr.col}, ferr.message + " (in " + what + ")", hint);
+      Location loc{file, ferr.line, ferr.col};
+      bool undefined = ferr.message.starts_with("undefined filter");
+      if (undefined && !cycle_.empty()) {
+        std::string chain;
+        for (const auto& n : cycle_) chain += (chain.empty() ? "" : " -> ") + n;
+        diag_->error(loc, "filter cycle: " + chain + " (filter(" + cycle_.back() + ") in " + what + ")",
+                     "a filter cannot refer to itself, directly or through other filters");
+        cycle_.clear();
+      } else if (undefined && !failed_ref_.empty()) {
+        // The referenced filter is invalid and has been reported.
+      } else {
+        std::string hint;
+        size_t q1 = ferr.message.find('\''), q2 = ferr.message.find('\'', q1 + 1);
+        std::string word = q1 != std::string::npos && q2 != std::string::npos ? ferr.message.substr(q1 + 1, q2 - q1 - 1) : "";
+        if (undefined) {
+          hint = undefined_hint(ObjectDef::Kind::kFilter, word, "filter");
+        } else if (ferr.message.starts_with("unknown ") && ferr.message.find("; expected ") != std::string::npos) {
+          // "unknown level 'errr'; expected emerg, alert, ... or debug": the nearest choice.
+          std::string list = ferr.message.substr(ferr.message.find("; expected ") + 11);
+          std::vector<std::string> choices;
+          size_t pos = 0;
+          while (pos < list.size()) {
+            size_t comma = list.find(", ", pos), or_ = list.find(" or ", pos);
+            size_t end = std::min(comma, or_);
+            choices.push_back(list.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+            if (choices.back().ends_with("()")) choices.back().resize(choices.back().size() - 2);
+            pos = end == std::string::npos ? list.size() : end + (end == comma ? 2 : 4);
+          }
+          std::string near = nearest_word(word, choices);
+          bool function = ferr.message.starts_with("unknown filter function") || ferr.message.starts_with("unknown option");
+          if (!near.empty()) hint = "did you mean '" + near + (function ? "()" : "") + "'?";
+        }
+        diag_->error(loc, ferr.message + " (in " + what + ")", hint);
+      }
     }
     return f;
   }
 
-  BuildContext context() {
+  // `driver` is the driver being built: template(NAME) in it that names no
+  // template and holds no macro is reported as an undefined template
+  // (syslog-ng would write the name itself as every line).
+  BuildContext context(const ConfNode* driver = nullptr) {
     return BuildContext{cfg_->options,
-                        [this](const std::string& n) -> const Template* {
+                        [this, driver](const std::string& n) -> const Template* {
                           auto it = cfg_->templates.find(n);
-                          return it == cfg_->templates.end() ? nullptr : it->second.get();
+                          if (it != cfg_->templates.end()) return it->second.get();
+                          bool name_like = !n.empty() && (isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_') &&
+                                           n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                               "0123456789_-.") == std::string::npos;
+                          if (driver && name_like) {
+                            for (const auto& a : driver->args) {
+                              if (a.name != "template" || a.args.size() != 1 || a.args[0].value != n) continue;
+                              std::string near = nearest_word(n, names_of(ObjectDef::Kind::kTemplate));
+                              diag_->error(a.args[0].loc, "undefined template '" + n + "' in " + driver->name + "()",
+                                           !near.empty() ? "did you mean '" + near + "'?"
+                                                         : "define it with template " + n +
+                                                               " { template(\"${ISODATE} ${HOST} ${MSG}\\n\"); }; "
+                                                               "or write the template itself, with its macros");
+                              break;
+                            }
+                          }
+                          return nullptr;
                         },
                         diag_};
   }
@@ -272,7 +346,7 @@ class ConfigBuilder {
         continue;
       }
       OptionReader r(d, d.name + "() source", diag_);
-      auto drv = (*b)(r, context());
+      auto drv = (*b)(r, context(&d));
       r.finish();
       if (drv) def.drivers.push_back(std::move(drv));
     }
@@ -295,7 +369,7 @@ class ConfigBuilder {
         continue;
       }
       OptionReader r(d, d.name + "() destination", diag_);
-      auto drv = (*b)(r, context());
+      auto drv = (*b)(r, context(&d));
       r.finish();
       if (drv) def.drivers.push_back(std::move(drv));
     }
@@ -357,7 +431,7 @@ class ConfigBuilder {
             step.filter = f.get();
             cfg_->inline_filters.push_back(std::move(f));
           } else {
-            step.filter = named_filter(item.ref, item.loc);
+            step.filter = named_filter(item.ref);
             if (!step.filter) {
               if (!failed_filters_.count(item.ref))
                 diag_->error(item.loc, "undefined filter '" + item.ref + "'",
@@ -451,6 +525,11 @@ class ConfigBuilder {
   std::set<std::string> failed_filters_;
   std::set<int> used_sources_, used_destinations_;
   std::set<std::string> used_filters_;
+  std::set<const ObjectDef*> duplicates_;
+  // filter(NAME) references that failed because NAME itself is invalid
+  // (already reported) or closes a cycle, while parsing an expression.
+  std::string failed_ref_;
+  std::vector<std::string> cycle_;
   int anon_ = 0;
 };
 
@@ -540,7 +619,18 @@ std::string Config::describe() const {
   out += "filters:\n";
   for (const auto& f : filters) out += "  " + f.first + "\n";
   out += "templates:\n";
-  for (const auto& t : templates) out += "  " + t.first + ": \"" + t.second->source() + "\"\n";
+  for (const auto& t : templates) {
+    // Written as in the config: "...\n", not a line break in the listing.
+    std::string text;
+    for (char c : t.second->source()) {
+      if (c == '\n') text += "\\n";
+      else if (c == '\t') text += "\\t";
+      else if (c == '\r') text += "\\r";
+      else if (c == '"' || c == '\\') text += std::string("\\") + c;
+      else text += c;
+    }
+    out += "  " + t.first + ": \"" + text + "\"\n";
+  }
   out += "destinations:\n";
   for (const auto& d : destinations) {
     out += "  " + d.name + "\n";

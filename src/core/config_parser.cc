@@ -23,7 +23,10 @@ std::string nearest_word(const std::string& word, const std::vector<std::string>
   std::string best;
   size_t best_d = std::string::npos;
   std::string w = normalize_name(word);
-  for (const auto& k : known) {
+  for (const auto& known_word : known) {
+    // Names are compared with '_' folded to '-' on both sides (s_main and
+    // s-main are one name), and suggested as they were written.
+    std::string k = normalize_name(known_word);
     // Levenshtein distance, two rows.
     std::vector<size_t> prev(k.size() + 1), cur(k.size() + 1);
     for (size_t j = 0; j <= k.size(); ++j) prev[j] = j;
@@ -38,11 +41,12 @@ std::string nearest_word(const std::string& word, const std::vector<std::string>
     size_t d = prev[k.size()];
     if (d < best_d) {
       best_d = d;
-      best = k;
+      best = known_word;
     }
   }
   size_t limit = std::max<size_t>(2, w.size() / 3);
-  return best_d <= limit ? best : "";
+  // A word that would have to be replaced entirely is no near miss ('zz' is not 'a').
+  return best_d <= limit && best_d < w.size() ? best : "";
 }
 
 std::string format_location(const ConfigTree& tree, const Location& loc) {
@@ -68,7 +72,12 @@ std::string describe(const Token& t) {
   switch (t.type) {
     case TokenType::kEnd: return "the end of the file";
     case TokenType::kError: return t.text;
-    case TokenType::kString: return "\"" + t.text + "\"";
+    case TokenType::kString: {
+      // A quote opened by mistake swallows the rest of the line: show its start.
+      std::string text = t.text.substr(0, t.text.find('\n'));
+      if (text.size() > 40 || text.size() < t.text.size()) return "\"" + text.substr(0, 40) + "...\"";
+      return "\"" + text + "\"";
+    }
     default: return "'" + t.text + "'";
   }
 }
@@ -111,9 +120,13 @@ class TreeParser {
     int chunk_line = 1;
     int line_no = 0;
     size_t pos = 0;
+    // `name` substitutions per line, to report columns as written.
+    std::map<int, std::vector<Substitution>> substituted;
     auto flush = [&]() -> bool {
       auto toks = tokenize(chunk, chunk_line, 1, file);
       for (auto& t : toks) {
+        auto subs = substituted.find(t.line);
+        if (subs != substituted.end()) t.col = written_col(subs->second, t.col);
         if (t.type == TokenType::kError)
           return fail(loc_of(t), t.text, t.text == "unterminated string" ? "close the string with a matching quote" : "");
         if (t.type != TokenType::kEnd) out->push_back(std::move(t));
@@ -134,13 +147,29 @@ class TreeParser {
         chunk_line = line_no + 1;
         continue;
       }
-      if (!substitute(&line, file, line_no)) return false;
+      if (!substitute(&line, file, line_no, &substituted[line_no])) return false;
       if (chunk.empty()) chunk_line = line_no;
       chunk += line;
       chunk += '\n';
       if (nl == text.size()) break;
     }
-    return flush();
+    if (!flush()) return false;
+    if (depth == 0) {
+      // The end of the input is reported just after the last character written
+      // (not at 1:1), e.g. right after a '}' that lacks its ';'.
+      int line = 1, col = 1;
+      size_t last = text.find_last_not_of(" \t\r\n");
+      for (size_t i = 0; last != std::string::npos && i <= last; ++i) {
+        if (text[i] == '\n') {
+          ++line;
+          col = 1;
+        } else {
+          ++col;
+        }
+      }
+      out->push_back(Token{TokenType::kEnd, "", line, col, file});
+    }
+    return true;
   }
 
   bool parse(std::vector<Token> tokens) {
@@ -189,11 +218,29 @@ class TreeParser {
     return std::string::npos;
   }
 
-  bool substitute(std::string* line, int file, int line_no) {
+  // One `name` replaced in a line: where (0-based, in the line after the
+  // replacements), how long the value is and how long `name` was.
+  struct Substitution {
+    size_t start, value_len, written_len;
+  };
+
+  // The column as written of column `col` of a line after `subs`.
+  static int written_col(const std::vector<Substitution>& subs, int col) {
+    size_t c = static_cast<size_t>(col) - 1;
+    long shift = 0;
+    for (const auto& s : subs) {
+      if (c < s.start) break;
+      if (c < s.start + s.value_len) return static_cast<int>(static_cast<long>(s.start) + shift) + 1;  // inside the value
+      shift += static_cast<long>(s.written_len) - static_cast<long>(s.value_len);
+    }
+    return static_cast<int>(static_cast<long>(c) + shift) + 1;
+  }
+
+  bool substitute(std::string* line, int file, int line_no, std::vector<Substitution>* subs) {
     size_t start = 0;
     while ((start = line->find('`', start)) != std::string::npos && start < comment_start(*line)) {
       size_t end = line->find('`', start + 1);
-      Location loc{file, line_no, static_cast<int>(start) + 1};
+      Location loc{file, line_no, written_col(*subs, static_cast<int>(start) + 1)};
       if (end == std::string::npos) return fail(loc, "unterminated `", "close the name with a second backtick: `name`");
       std::string name = line->substr(start + 1, end - start - 1);
       std::string value;
@@ -211,6 +258,7 @@ class TreeParser {
                                  : "did you mean `" + near + "`?");
       }
       line->replace(start, end - start + 1, value);
+      subs->push_back(Substitution{start, value.size(), end - start + 1});
       start += value.size();
     }
     return true;
@@ -257,7 +305,7 @@ class TreeParser {
 
   bool include(const Token& name_tok, const std::string& dir, int depth, std::vector<Token>* out) {
     std::string name = name_tok.text;
-    std::string path = !name.empty() && name[0] == '/' ? name : dir + "/" + name;
+    std::string path = (!name.empty() && name[0] == '/') || dir == "." ? name : dir + "/" + name;
     struct stat st;
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) path += "/*";
     glob_t g{};
@@ -293,6 +341,25 @@ class TreeParser {
     return fail_at(peek(), "expected " + std::string(token_type_name(type)) + " " + context + ", found " + describe(peek()), hint);
   }
 
+  // True when the next tokens start a top-level statement (source NAME {,
+  // options {, ...): inside a block that means its '}' is missing.
+  bool starts_statement(bool named_only) {
+    const Token& kw = peek();
+    if (kw.type != TokenType::kWord) return false;
+    std::string w = normalize_name(kw.text);
+    if (!named_only && (w == "options" || w == "log")) return peek(1).type == TokenType::kLBrace;
+    if (w == "options") return peek(1).type == TokenType::kLBrace;
+    if (w != "source" && w != "destination" && w != "filter" && w != "template" && w != "parser" && w != "rewrite")
+      return false;
+    return (peek(1).type == TokenType::kWord || peek(1).type == TokenType::kString) &&
+           (peek(2).type == TokenType::kLBrace || (w == "template" && peek(2).type == TokenType::kString));
+  }
+
+  bool missing_brace(const std::string& where) {
+    return fail_at(peek(), "expected '}' to close " + where + " before '" + peek().text + "'",
+                   "a '}' is missing: every block ends with '};'");
+  }
+
   // After a block's '}' syslog-ng requires ';'; logferry asks for it too.
   bool end_block(const std::string& what) {
     return expect(TokenType::kSemicolon, "after the '}' that closes " + what,
@@ -301,6 +368,8 @@ class TreeParser {
 
   bool statement() {
     const Token& kw = peek();
+    if (kw.type == TokenType::kRBrace)
+      return fail_at(kw, "unexpected '}': no block is open here", "remove it, or look for a block closed twice");
     if (kw.type != TokenType::kWord)
       return fail_at(kw, "expected a statement, found " + describe(kw),
                      "statements are options, source, destination, filter, template, parser, rewrite and log");
@@ -351,7 +420,11 @@ class TreeParser {
       tree_->objects.push_back(std::move(def));
       return true;
     }
-    if (!expect(TokenType::kLBrace, "after " + word + " " + def.name)) return false;
+    if (!expect(TokenType::kLBrace, "after " + word + " " + def.name,
+                def.kind == ObjectDef::Kind::kTemplate
+                    ? "write template " + def.name + " { template(\"...\"); }; or template " + def.name + " \"...\";"
+                    : "write " + word + " " + def.name + " { ... };"))
+      return false;
     if (def.kind == ObjectDef::Kind::kFilter) {
       if (!filter_body(&def.expr, "filter " + def.name)) return false;
     } else {
@@ -374,6 +447,7 @@ class TreeParser {
         t_->next();
         continue;
       }
+      if (starts_statement(false)) return missing_brace(where);
       if (tk.type != TokenType::kWord)
         return fail_at(tk, "expected a driver or option name in " + where + ", found " + describe(tk),
                        tk.type == TokenType::kEnd ? "a '}' is missing" : "write name(value);");
@@ -434,39 +508,67 @@ class TreeParser {
     }
   }
 
+  // An '(' of a filter expression that is still open at `tk` (a ';', '{',
+  // '}' or the end, none of which can be inside parentheses).
+  bool unclosed_paren(const Token& open, const Token& tk, const std::vector<Token>& expr, const std::string& where) {
+    if (tk.type == TokenType::kLBrace && !expr.empty() && expr.back().type == TokenType::kWord &&
+        expr.back().text.ends_with("$"))
+      return fail_at(expr.back(), "unquoted template in " + where, "write templates in quotes: \"${HOST}\"");
+    return fail_at(open, "unclosed '(' in " + where,
+                   "a ')' is missing before " + describe(tk) + " at " + format_location(*tree_, loc_of(tk)));
+  }
+
+  // The end of an expression: the parsers of filter expressions report
+  // "found the end of the input" here, where the expression stopped.
+  static void end_expr(std::vector<Token>* expr, const Token& at) {
+    expr->push_back(Token{TokenType::kEnd, "", at.line, at.col, at.file});
+  }
+
   // A filter expression up to ';' '}' (the '}' is consumed).
   bool filter_body(std::vector<Token>* expr, const std::string& where) {
-    int depth = 0;
+    std::vector<Token> open;  // the '(' not closed yet
     while (true) {
       const Token& tk = peek();
+      if (!open.empty() && (tk.type == TokenType::kEnd || tk.type == TokenType::kSemicolon ||
+                            tk.type == TokenType::kLBrace || tk.type == TokenType::kRBrace))
+        return unclosed_paren(open.back(), tk, *expr, where);
+      if (open.empty() && starts_statement(false)) return missing_brace(where);
       if (tk.type == TokenType::kEnd) return fail_at(tk, "unexpected end of file in " + where, "a '}' is missing");
-      if (depth == 0 && tk.type == TokenType::kRBrace) {
-        t_->next();
+      if (tk.type == TokenType::kRBrace) {
         if (expr->empty()) return fail_at(tk, "empty filter expression in " + where, "write e.g. level(err..emerg);");
+        end_expr(expr, tk);
+        t_->next();
         return true;
       }
-      if (depth == 0 && tk.type == TokenType::kSemicolon) {
+      if (tk.type == TokenType::kSemicolon) {
         t_->next();
         continue;
       }
-      if (tk.type == TokenType::kLParen) ++depth;
-      if (tk.type == TokenType::kRParen) --depth;
+      if (tk.type == TokenType::kLParen) open.push_back(tk);
+      if (tk.type == TokenType::kRParen && !open.empty()) open.pop_back();
       expr->push_back(t_->next());
     }
   }
 
   // Tokens inside balanced parentheses; the opening '(' is next.
   bool paren_expr(std::vector<Token>* expr, const std::string& where) {
-    if (!expect(TokenType::kLParen, "after " + where)) return false;
-    int depth = 1;
+    if (peek().type != TokenType::kLParen)
+      return expect(TokenType::kLParen, "after " + where, "the condition goes in parentheses: " + where + " (level(err)) { ... }");
+    std::vector<Token> open{t_->next()};
     while (true) {
       const Token& tk = peek();
-      if (tk.type == TokenType::kEnd) return fail_at(tk, "unexpected end of file in " + where, "a ')' is missing");
-      if (tk.type == TokenType::kLParen) ++depth;
-      if (tk.type == TokenType::kRParen && --depth == 0) {
-        t_->next();
-        if (expr->empty()) return fail_at(tk, "empty condition in " + where);
-        return true;
+      if (tk.type == TokenType::kEnd || tk.type == TokenType::kSemicolon || tk.type == TokenType::kLBrace ||
+          tk.type == TokenType::kRBrace)
+        return unclosed_paren(open.back(), tk, *expr, where + " condition");
+      if (tk.type == TokenType::kLParen) open.push_back(tk);
+      if (tk.type == TokenType::kRParen) {
+        open.pop_back();
+        if (open.empty()) {
+          if (expr->empty()) return fail_at(tk, "empty condition in " + where, "write e.g. if (level(err..emerg)) { ... };");
+          end_expr(expr, tk);
+          t_->next();
+          return true;
+        }
       }
       expr->push_back(t_->next());
     }
@@ -485,6 +587,7 @@ class TreeParser {
         t_->next();
         continue;
       }
+      if (starts_statement(true)) return missing_brace("log");
       if (tk.type != TokenType::kWord)
         return fail_at(tk, "expected source, filter, destination, log, junction, if or flags in log, found " + describe(tk),
                        tk.type == TokenType::kEnd ? "a '}' is missing" : "");
@@ -498,7 +601,7 @@ class TreeParser {
         node.loc = loc_of(tk);
         if (!expect(TokenType::kLParen, "after 'flags'") || !args(&node)) return false;
         stmt->flags.push_back(std::move(node));
-        if (!expect(TokenType::kSemicolon, "after flags(...)")) return false;
+        if (!expect(TokenType::kSemicolon, "after flags(...)", "end each element of a log path with ';'")) return false;
         continue;
       }
       if (word == "log") {
@@ -535,7 +638,7 @@ class TreeParser {
         item.kind = LogItem::Kind::kIf;
         while (true) {
           std::vector<Token> cond;
-          if (!paren_expr(&cond, "if")) return false;
+          if (!paren_expr(&cond, item.conditions.empty() ? "if" : "elif")) return false;
           LogStmt sub;
           sub.loc = item.loc;
           if (!expect(TokenType::kLBrace, "after the if condition") || !log_body(&sub)) return false;
@@ -588,7 +691,9 @@ class TreeParser {
         return fail_at(peek(), "expected '(' or '{' after '" + word + "', found " + describe(peek()),
                        "refer to a named object with " + word + "(name); or define one inline with " + word + " { ... };");
       }
-      if (!expect(TokenType::kSemicolon, "after " + word + " in log")) return false;
+      if (!expect(TokenType::kSemicolon, "after " + word + (item.ref.empty() ? " { ... }" : "(" + item.ref + ")") + " in log",
+                  "end each element of a log path with ';'"))
+        return false;
       stmt->items.push_back(std::move(item));
     }
   }

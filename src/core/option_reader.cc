@@ -42,8 +42,10 @@ const ConfNode* OptionReader::find(const char* name) {
 
 const ConfNode* OptionReader::single_value(const ConfNode* opt) {
   if (opt->args.size() != 1 || !opt->args[0].is_value()) {
-    diag_->error(opt->loc, "expected one value in " + opt->name + "() of " + what_ +
-                               ", found " + std::to_string(opt->args.size()),
+    std::string found = opt->args.empty()     ? "nothing"
+                        : opt->args.size() > 1 ? std::to_string(opt->args.size()) + " values"
+                                               : "option " + opt->args[0].name + "()";
+    diag_->error(opt->loc, "expected one value in " + opt->name + "() of " + what_ + ", found " + found,
                  "write " + opt->name + "(value)");
     return nullptr;
   }
@@ -190,7 +192,8 @@ bool OptionReader::finish() {
     if (used_[i]) continue;
     std::string near = nearest_word(options_[i]->name, known_);
     diag_->error(options_[i]->loc, "unknown option '" + options_[i]->name + "' in " + what_,
-                 near.empty() ? "see docs/configuration.md for the options of " + what_
+                 near.empty() ? "see docs/configuration.md for the options of " +
+                                    (what_ == "options" ? std::string("options { }") : what_)
                               : "did you mean '" + near + "'?");
     ok = false;
   }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -212,6 +213,20 @@ class FileDestination : public Destination {
     files_.erase(f->path);  // frees f
   }
 
+  // A FIFO whose reader is slow: wait for room, so that the output thread
+  // (and with flow-control, the sources) slow down with it.  A reader gone
+  // for time-reopen() seconds costs the lines, counted.
+  bool wait_writable(int fd) {
+    int64_t deadline = monotonic_seconds() + cfg_.time_reopen;
+    while (monotonic_seconds() < deadline) {
+      pollfd p{fd, POLLOUT, 0};
+      int rc = poll(&p, 1, 1000);
+      if (rc > 0) return true;
+      if (rc < 0 && errno != EINTR) return false;
+    }
+    return false;
+  }
+
   void write_out(OpenFile* f) {
     size_t off = 0;
     int fd = cfg_.kind == FileDestinationConfig::Kind::kStdout ? STDOUT_FILENO : f->fd;
@@ -219,11 +234,7 @@ class FileDestination : public Destination {
       ssize_t n = ::write(fd, f->buf.data() + off, f->buf.size() - off);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN && f->buf.size() < kWriteThreshold * 4) {
-          // A pipe nobody reads: keep the rest for the next flush.
-          f->buf.erase(0, off);
-          return;
-        }
+        if (errno == EAGAIN && wait_writable(fd)) continue;
         Counters::add(counters.errors);
         Counters::add(counters.dropped_queue_full, f->lines);
         f->buf.clear();

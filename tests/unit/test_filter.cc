@@ -479,8 +479,8 @@ TEST_CASE("an unknown filter function gets a hint") {
   CHECK(contains(e.message, "expected facility, level"));
   CHECK(contains(e.message, "match"));
   CHECK(e.col == 1);
-  e = parse_error("level(err) or netmask(\"10.0.0.0/8\")");
-  CHECK(contains(e.message, "'netmask'"));
+  e = parse_error("level(err) or subnet(\"10.0.0.0/8\")");
+  CHECK(contains(e.message, "'subnet'"));
   CHECK(e.col == 15);
 }
 
