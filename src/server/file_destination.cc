@@ -355,26 +355,24 @@ std::unique_ptr<DestinationDriver> build_file(OptionReader& r, const BuildContex
       c.render.time_zone = zone.get();
     }
   }
-  std::string owner = g.owner, group = g.group;
-  r.string("owner", &owner);
-  r.string("group", &group);
-  std::string dir_owner, dir_group;
-  r.string("dir-owner", &dir_owner);
-  r.string("dir-group", &dir_group);
-  if (!owner.empty()) {
-    if (passwd* pw = getpwnam(owner.c_str())) {
-      c.uid = static_cast<int>(pw->pw_uid);
+  // Owner and group: this driver's own option, else the global one.
+  auto lookup_id = [&](const char* opt, const std::string& global, bool user, int* out) {
+    std::string name = global;
+    Location loc = r.last_location();
+    if (r.string(opt, &name)) loc = r.last_location();
+    if (name.empty()) return;
+    if (user) {
+      if (passwd* pw = getpwnam(name.c_str())) *out = static_cast<int>(pw->pw_uid);
+      else r.diag()->error(loc, "unknown user '" + name + "' in " + opt + "() of " + r.what(), "check /etc/passwd");
     } else {
-      r.diag()->error(r.last_location(), "unknown user '" + owner + "' in owner() of " + r.what());
+      if (struct group* gr = getgrnam(name.c_str())) *out = static_cast<int>(gr->gr_gid);
+      else r.diag()->error(loc, "unknown group '" + name + "' in " + opt + "() of " + r.what(), "check /etc/group");
     }
-  }
-  if (!group.empty()) {
-    if (struct group* gr = getgrnam(group.c_str())) {
-      c.gid = static_cast<int>(gr->gr_gid);
-    } else {
-      r.diag()->error(r.last_location(), "unknown group '" + group + "' in group() of " + r.what());
-    }
-  }
+  };
+  lookup_id("owner", g.owner, true, &c.uid);
+  lookup_id("group", g.group, false, &c.gid);
+  r.accepted_not_implemented("dir-owner");
+  r.accepted_not_implemented("dir-group");
   int64_t ignored;
   r.integer("flush-lines", &ignored, 0, 1000000);  // logferry writes at the end of every batch
   r.integer("log-fifo-size", &ignored, 1, 100000000);
