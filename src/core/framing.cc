@@ -33,8 +33,12 @@ void FrameDecoder::feed(std::string_view in, const Sink& sink) {
       case State::kStart:
         if (mode_ == Framing::kLines) {
           state_ = State::kLine;
-        } else if (in[0] == '\n' || in[0] == '\r' || in[0] == ' ') {
-          used = 1;  // stray separators between octet-counted frames
+        } else if (in[0] == '\n' ||
+                   (mode_ == Framing::kOctetCounted && (in[0] == '\r' || in[0] == ' '))) {
+          // Stray separators between octet-counted frames.  While still
+          // auto-detecting only a newline is skipped (an empty line yields
+          // nothing either way); a leading space or CR belongs to a line.
+          used = 1;
         } else if (is_digit(in[0])) {
           state_ = State::kLength;
         } else if (mode_ == Framing::kAuto) {
@@ -140,8 +144,11 @@ size_t FrameDecoder::step_line(std::string_view in, const Sink& sink) {
   size_t end = find_line_end(in);
   size_t body = end == std::string_view::npos ? in.size() : end;
   size_t room = max_size_ - std::min(max_size_, pending_.size());
-  if (body > room) {
+  // pending_ can only exceed the limit when a tiny limit meets the digits
+  // kept while deciding whether a length prefix came first.
+  if (body > room || pending_.size() > max_size_) {
     // Over the limit: emit what fits now and skip the rest of the line.
+    if (pending_.size() > max_size_) pending_.resize(max_size_);
     pending_.append(in.data(), room);
     emit(pending_, true, sink);
     pending_.clear();
@@ -175,9 +182,17 @@ void FrameDecoder::finish(const Sink& sink) {
     case State::kLine:
     case State::kLength:
       if (!pending_.empty()) {
+        // The same frame the line would have given with its newline.
         std::string_view line = pending_;
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-        if (!line.empty()) emit(line, false, sink);
+        const bool cut = line.size() > max_size_;
+        if (cut) {
+          line = line.substr(0, max_size_);
+        } else if (line.back() == '\r') {
+          line.remove_suffix(1);
+        }
+        // A length prefix cut off by the end of the stream is a cut frame too.
+        const bool truncated = cut || (state_ == State::kLength && mode_ == Framing::kOctetCounted);
+        if (!line.empty()) emit(line, truncated, sink);
       }
       break;
     case State::kOctetBody:

@@ -414,7 +414,7 @@ bool parse_sd(Cursor& c, LogMessage& msg) {
       while (!c.at_end() && c.peek() != '"') {
         if (c.peek() == '\\') {
           escaped = true;
-          c.pos += 2;
+          c.pos += c.left() >= 2 ? 2 : 1;  // a final lone '\' must not step past the end
         } else if (c.peek() == ']') {
           return false;  // RFC 5424: ']' must be escaped in a value
         } else {

@@ -1,6 +1,9 @@
 #include "core/timestamp.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -77,11 +80,27 @@ std::shared_ptr<const TimeZone> TimeZone::utc() {
   return zone;
 }
 
+// The local zone is read once from $TZ or /etc/localtime into a transition
+// table, so that converting a stamp never calls localtime_r (which takes a
+// lock and re-checks the environment on every call).  A $TZ that names no
+// zone file (a POSIX rule such as "EST5EDT") falls back to localtime_r.
 std::shared_ptr<const TimeZone> TimeZone::local() {
   static const auto zone = [] {
     auto z = std::make_shared<TimeZone>();
-    z->kind_ = Kind::kLocal;
     z->name_ = "local";
+    const char* tz = getenv("TZ");
+    std::string path = "/etc/localtime";
+    if (tz) {
+      std::string_view name = tz;
+      if (!name.empty() && name.front() == ':') name.remove_prefix(1);
+      if (name.empty() || name == "UTC" || name == "UTC0" || name == "GMT") return z;
+      path = name.front() == '/' ? std::string(name) : "/usr/share/zoneinfo/" + std::string(name);
+      if (name.find("..") != std::string_view::npos || !z->load_tzif(path, nullptr)) {
+        z->kind_ = Kind::kLocal;
+      }
+      return z;
+    }
+    if (!z->load_tzif(path, nullptr)) z->kind_ = Kind::kFixed;  // no zone configured: UTC
     return z;
   }();
   return zone;
@@ -115,13 +134,154 @@ std::shared_ptr<const TimeZone> TimeZone::parse(std::string_view spec, std::stri
     return z;
   }
   // IANA names: letters, digits, '/', '_', '-', '+'; never a path escape.
-  if (spec.find("..") != std::string_view::npos || spec.front() == '/') {
+  bool name_ok = spec.find("..") == std::string_view::npos && spec.front() != '/' &&
+                 spec.size() <= 255;
+  for (char ch : spec) {
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+          ch == '/' || ch == '_' || ch == '-' || ch == '+'))
+      name_ok = false;
+  }
+  if (!name_ok) {
     if (error) *error = "invalid time zone name";
     return nullptr;
   }
   if (!z->load_tzif("/usr/share/zoneinfo/" + z->name_, error)) return nullptr;
   return z;
 }
+
+namespace {
+
+// The POSIX TZ rule that a TZif v2+ file carries in its footer, e.g.
+// "CET-1CEST,M3.5.0,M10.5.0/3".  It governs every instant after the last
+// transition in the table: forever in "slim" files, after 2037 in "fat" ones.
+struct PosixDate {
+  char kind = 'M';      // 'M' month.week.day, 'J' Julian day 1..365, 'n' day 0..365
+  int a = 0, b = 0, c = 0;
+  int32_t time = 7200;  // local time of day of the change, seconds
+};
+
+struct PosixRule {
+  int32_t std_off = 0;  // seconds east of UTC
+  int32_t dst_off = 0;
+  bool has_dst = false;
+  PosixDate start, end;
+};
+
+bool is_ascii_digit(char ch) { return ch >= '0' && ch <= '9'; }
+bool is_ascii_alpha(char ch) { return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'); }
+
+bool posix_name(std::string_view& s) {
+  if (!s.empty() && s[0] == '<') {
+    size_t close = s.find('>');
+    if (close == std::string_view::npos || close < 4) return false;
+    s.remove_prefix(close + 1);
+    return true;
+  }
+  size_t n = 0;
+  while (n < s.size() && is_ascii_alpha(s[n])) ++n;
+  if (n < 3) return false;
+  s.remove_prefix(n);
+  return true;
+}
+
+int posix_number(std::string_view& s, int* v) {
+  size_t n = 0;
+  *v = 0;
+  while (n < s.size() && n < 3 && is_ascii_digit(s[n])) *v = *v * 10 + (s[n++] - '0');
+  s.remove_prefix(n);
+  return static_cast<int>(n);
+}
+
+// [+-]hh[:mm[:ss]] in seconds; RFC 8536 allows hours up to 167 in rule times.
+bool posix_time(std::string_view& s, int32_t* out) {
+  int sign = 1;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    sign = s[0] == '-' ? -1 : 1;
+    s.remove_prefix(1);
+  }
+  int parts[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    if (i > 0) {
+      if (s.empty() || s[0] != ':') break;
+      s.remove_prefix(1);
+    }
+    if (posix_number(s, &parts[i]) == 0) return false;
+  }
+  if (parts[0] > 167 || parts[1] > 59 || parts[2] > 59) return false;
+  *out = sign * (parts[0] * 3600 + parts[1] * 60 + parts[2]);
+  return true;
+}
+
+bool posix_date(std::string_view& s, PosixDate* d) {
+  auto expect = [&](char ch) {
+    if (s.empty() || s[0] != ch) return false;
+    s.remove_prefix(1);
+    return true;
+  };
+  if (expect('M')) {
+    d->kind = 'M';
+    if (!posix_number(s, &d->a) || !expect('.') || !posix_number(s, &d->b) || !expect('.') ||
+        !posix_number(s, &d->c))
+      return false;
+    if (d->a < 1 || d->a > 12 || d->b < 1 || d->b > 5 || d->c > 6) return false;
+  } else if (expect('J')) {
+    d->kind = 'J';
+    if (!posix_number(s, &d->a) || d->a < 1 || d->a > 365) return false;
+  } else {
+    d->kind = 'n';
+    if (!posix_number(s, &d->a) || d->a > 365) return false;
+  }
+  d->time = 7200;
+  if (expect('/') && !posix_time(s, &d->time)) return false;
+  return true;
+}
+
+bool parse_posix_tz(std::string_view s, PosixRule* r) {
+  int32_t off = 0;
+  if (!posix_name(s) || !posix_time(s, &off)) return false;
+  r->std_off = -off;  // POSIX counts hours west of Greenwich
+  if (s.empty()) return true;
+  if (!posix_name(s)) return false;
+  r->has_dst = true;
+  r->dst_off = r->std_off + 3600;
+  if (!s.empty() && s[0] != ',') {
+    if (!posix_time(s, &off)) return false;
+    r->dst_off = -off;
+  }
+  if (s.empty()) {  // POSIX default: the US rules
+    r->start = PosixDate{'M', 3, 2, 0, 7200};
+    r->end = PosixDate{'M', 11, 1, 0, 7200};
+    return true;
+  }
+  if (s[0] != ',') return false;
+  s.remove_prefix(1);
+  if (!posix_date(s, &r->start) || s.empty() || s[0] != ',') return false;
+  s.remove_prefix(1);
+  return posix_date(s, &r->end) && s.empty();
+}
+
+bool is_leap_year(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// The wall-clock second (counted as if UTC) at which rule date d falls in year y.
+int64_t posix_local_time(const PosixDate& d, int y) {
+  int64_t day;
+  if (d.kind == 'J') {
+    day = days_from_civil(y, 1, 1) + d.a - 1 + (is_leap_year(y) && d.a >= 60 ? 1 : 0);
+  } else if (d.kind == 'n') {
+    day = days_from_civil(y, 1, 1) + d.a;
+  } else {
+    const int64_t first = days_from_civil(y, d.a, 1);
+    const int64_t next = d.a == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, d.a + 1, 1);
+    const int weekday = static_cast<int>((first % 7 + 11) % 7);  // of the 1st; 0 = Sunday
+    day = first + (d.c - weekday + 7) % 7 + 7 * (d.b - 1);
+    while (day >= next) day -= 7;  // week 5 means the last one
+  }
+  return day * 86400 + d.time;
+}
+
+constexpr int kLastRuleYear = 2200;
+
+}  // namespace
 
 static int64_t read_be(const unsigned char* p, int n) {
   uint64_t v = 0;
@@ -134,8 +294,16 @@ static int64_t read_be(const unsigned char* p, int n) {
 // 64-bit (version 2+) block.  After the last transition the last offset
 // holds; Debian ships "fat" files whose tables run to 2037.
 bool TimeZone::load_tzif(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Plain stdio: a directory (e.g. "Europe") or an unreadable path must
+  // fail softly, where istreambuf_iterator would throw from underflow().
+  // Real TZif files are a few KiB; anything past 1 MiB is not one.
+  std::string data;
+  if (FILE* f = fopen(path.c_str(), "rb")) {
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && data.size() < (1u << 20)) data.append(buf, n);
+    fclose(f);
+  }
   auto fail = [&](const char* why) {
     if (error) *error = std::string(why) + ": " + path;
     return false;
@@ -176,6 +344,38 @@ bool TimeZone::load_tzif(const std::string& path, std::string* error) {
   for (int64_t i = 0; i < c[3]; ++i)
     transitions_.push_back({read_be(times + i * time_size, time_size), type_offset(idx[i])});
   kind_ = Kind::kTable;
+  // Version 2+ files end with "\n<POSIX TZ rule>\n", which holds after the
+  // table's last transition.  Unroll it into transitions up to kLastRuleYear.
+  size_t footer = block + static_cast<size_t>(block_len(time_size));
+  if (time_size == 8 && footer < size && data[footer] == '\n') {
+    size_t end = data.find('\n', footer + 1);
+    PosixRule rule;
+    if (end != std::string::npos &&
+        parse_posix_tz(std::string_view(data).substr(footer + 1, end - footer - 1), &rule)) {
+      const int64_t last_at = transitions_.empty() ? INT64_MIN : transitions_.back().at;
+      const int32_t last_offset = transitions_.empty() ? first_offset_ : transitions_.back().offset;
+      if (rule.has_dst) {
+        // Clamped: some files hold a single "big bang" transition at -2^59.
+        const int64_t anchor = transitions_.empty() ? 0 : std::clamp<int64_t>(last_at, -2208988800, 7258118400);
+        const int from = civil_from_unix(anchor).year;  // 1900..2200
+        for (int y = from; y <= kLastRuleYear; ++y) {
+          Transition a{posix_local_time(rule.start, y) - rule.std_off, rule.dst_off};
+          Transition b{posix_local_time(rule.end, y) - rule.dst_off, rule.std_off};
+          if (b.at < a.at) std::swap(a, b);
+          if (a.at > last_at) transitions_.push_back(a);
+          if (b.at > last_at) transitions_.push_back(b);
+        }
+        std::stable_sort(transitions_.begin(), transitions_.end(),
+                         [](const Transition& x, const Transition& y) { return x.at < y.at; });
+      } else if (rule.std_off != last_offset) {
+        if (transitions_.empty()) {
+          first_offset_ = rule.std_off;
+        } else {
+          transitions_.push_back({last_at + 1, rule.std_off});
+        }
+      }
+    }
+  }
   return true;
 }
 
