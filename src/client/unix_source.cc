@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -68,17 +69,17 @@ class UnixStreamSource : public StreamSource {
     host_ = host;
     loop_ = loop;
     if (!prepare_path(cfg_.path, error)) return false;
-    auto* pipe = new uv_pipe_t;
+    auto* pipe = &(new ListenerHandle)->pipe;
     uv_pipe_init(loop, pipe, 0);
     int rc = uv_pipe_bind(pipe, cfg_.path.c_str());
     if (rc != 0) {
       *error = "cannot listen on unix-stream " + cfg_.path + ": " + uv_strerror(rc);
-      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { free_listener(h); });
       return false;
     }
     set_owner(cfg_);
     if (!listen_on(reinterpret_cast<uv_stream_t*>(pipe), error, "unix-stream " + cfg_.path)) {
-      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { free_listener(h); });
       listener_ = nullptr;
       return false;
     }
@@ -103,10 +104,13 @@ class UnixStreamSource : public StreamSource {
 // handle); each readable event drains up to kBurst datagrams.
 class DgramReader {
  public:
-  using OnDatagram = std::function<void(std::string_view)>;
+  // The datagram and its full size (larger than the view when it was cut).
+  using OnDatagram = std::function<void(std::string_view, size_t)>;
 
   bool open_unix(uv_loop_t* loop, const UnixSourceConfig& c, std::string* error) {
     if (!prepare_path(c.path, error)) return false;
+    socket_ = true;
+    buf_.resize(std::max<size_t>(65536, c.receive.log_msg_size) + 1);
     fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
       *error = std::string("socket: ") + strerror(errno);
@@ -148,6 +152,7 @@ class DgramReader {
   }
   void close() {
     if (!open_) return;
+    if (socket_) drain();  // what arrived before the stop is still read
     open_ = false;
     uv_poll_stop(&poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
@@ -174,19 +179,23 @@ class DgramReader {
 
   void drain() {
     for (int i = 0; i < kBurst; ++i) {
-      ssize_t n = read(fd_, buf_.data(), buf_.size());
+      // MSG_TRUNC: a datagram larger than the buffer reports its real size.
+      ssize_t n = socket_ ? recv(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT | MSG_TRUNC)
+                          : read(fd_, buf_.data(), buf_.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) errors++;
         break;
       }
-      on_(std::string_view(buf_.data(), static_cast<size_t>(n)));
+      size_t got = std::min(static_cast<size_t>(n), buf_.size());
+      on_(std::string_view(buf_.data(), got), static_cast<size_t>(n));
     }
-    done_();
+    if (done_) done_();
   }
 
   int fd_ = -1;
   bool open_ = false;
+  bool socket_ = false;
   uv_poll_t poll_{};
   std::vector<char> buf_ = std::vector<char>(65536 + 1);
   OnDatagram on_;
@@ -200,7 +209,7 @@ class UnixDgramSource : public Source {
   bool start(uv_loop_t* loop, SourceHost* host, std::string* error) override {
     host_ = host;
     if (!reader_.open_unix(loop, cfg_, error)) return false;
-    reader_.start([this](std::string_view d) { on_datagram(d); }, [this] { host_->commit(); });
+    reader_.start([this](std::string_view d, size_t full) { on_datagram(d, full); }, [this] { host_->commit(); });
     return true;
   }
   void stop() override {
@@ -211,8 +220,8 @@ class UnixDgramSource : public Source {
   void resume() override { reader_.resume(); }
 
  private:
-  void on_datagram(std::string_view d) {
-    bool truncated = d.size() > cfg_.receive.log_msg_size;
+  void on_datagram(std::string_view d, size_t full) {
+    bool truncated = full > cfg_.receive.log_msg_size;
     if (truncated) d = d.substr(0, cfg_.receive.log_msg_size);
     while (!d.empty() && (d.back() == '\n' || d.back() == '\0')) d.remove_suffix(1);
     if (!d.empty()) receive_frame(host_, counters, cfg_.receive, local_host(), d, truncated);
@@ -238,7 +247,7 @@ class KmsgSource : public Source {
     }
     lseek(fd, 0, SEEK_END);  // only what the kernel logs from now on
     if (!reader_.open_fd(loop, fd, error)) return false;
-    reader_.start([this](std::string_view d) { on_record(d); }, [this] { host_->commit(); });
+    reader_.start([this](std::string_view d, size_t) { on_record(d); }, [this] { host_->commit(); });
     return true;
   }
   void stop() override { reader_.close(); }

@@ -399,6 +399,7 @@ class ConfigBuilder {
     }
     if (!top && (path->catchall || path->fallback))
       diag_->warning(stmt.loc, "catchall and fallback act on top-level log statements only");
+    bool last_was_log = false;
     for (const auto& item : stmt.items) {
       switch (item.kind) {
         case LogItem::Kind::kSource: {
@@ -466,10 +467,23 @@ class ConfigBuilder {
         case LogItem::Kind::kRewrite:
           diag_->error(item.loc, "parser and rewrite are not supported yet", "remove them from the log path");
           break;
-        case LogItem::Kind::kLog:
+        case LogItem::Kind::kLog: {
+          // Consecutive nested logs form one group, so that final in one
+          // of them stops its later siblings (as in syslog-ng).
+          if (path->steps.empty() || path->steps.back().kind != PathStep::Kind::kLogs || !last_was_log) {
+            PathStep step;
+            step.kind = PathStep::Kind::kLogs;
+            path->steps.push_back(std::move(step));
+          }
+          for (const auto& b : item.branches) {
+            auto sub = compile_path(b, false);
+            if (sub) path->steps.back().forks.push_back(std::move(sub));
+          }
+          break;
+        }
         case LogItem::Kind::kJunction: {
           PathStep step;
-          step.kind = PathStep::Kind::kFork;
+          step.kind = PathStep::Kind::kJunction;
           for (const auto& b : item.branches) {
             auto sub = compile_path(b, false);
             if (sub) step.forks.push_back(std::move(sub));
@@ -478,29 +492,26 @@ class ConfigBuilder {
           break;
         }
         case LogItem::Kind::kIf: {
-          // if/elif/else: the first branch whose condition matches takes the
-          // message, as a junction of final channels would.
           PathStep step;
-          step.kind = PathStep::Kind::kFork;
-          step.exclusive = true;
+          step.kind = PathStep::Kind::kIf;
           for (size_t i = 0; i < item.branches.size(); ++i) {
             auto sub = compile_path(item.branches[i], false);
             if (!sub) continue;
+            const Filter* cond = nullptr;
             if (!item.conditions[i].empty()) {
               auto f = parse_expr(item.conditions[i], "if condition");
               if (!f) continue;
-              PathStep cond;
-              cond.kind = PathStep::Kind::kFilter;
-              cond.filter = f.get();
+              cond = f.get();
               cfg_->inline_filters.push_back(std::move(f));
-              sub->steps.insert(sub->steps.begin(), std::move(cond));
             }
+            step.conditions.push_back(cond);
             step.forks.push_back(std::move(sub));
           }
           path->steps.push_back(std::move(step));
           break;
         }
       }
+      last_was_log = item.kind == LogItem::Kind::kLog;
     }
     if (top && path->sources.empty() && !path->catchall)
       diag_->warning(stmt.loc, "log statement without a source receives nothing (add source(...) or flags(catchall))");
@@ -600,9 +611,20 @@ void describe_path(const Config& cfg, const LogPath& p, int depth, std::string& 
       case PathStep::Kind::kDestination:
         out += pad + "  destination " + cfg.destinations[static_cast<size_t>(step.destination)].name + "\n";
         break;
-      case PathStep::Kind::kFork:
-        out += pad + (step.exclusive ? "  if/elif/else:\n" : "  fork:\n");
+      case PathStep::Kind::kLogs:
+        for (const auto& f : step.forks) describe_path(cfg, *f, depth + 1, out);
+        break;
+      case PathStep::Kind::kJunction:
+        out += pad + "  junction:\n";
         for (const auto& f : step.forks) describe_path(cfg, *f, depth + 2, out);
+        break;
+      case PathStep::Kind::kIf:
+        for (size_t i = 0; i < step.forks.size(); ++i) {
+          out += pad + (i == 0 ? "  if" : step.conditions[i] ? "  elif" : "  else");
+          if (step.conditions[i]) out += " (condition)";
+          out += ":\n";
+          describe_path(cfg, *step.forks[i], depth + 2, out);
+        }
         break;
     }
   }

@@ -103,12 +103,20 @@ struct LogPath;
 
 // One step of a compiled log path.
 struct PathStep {
-  enum class Kind { kFilter, kDestination, kFork } kind = Kind::kFilter;
+  // kLogs: consecutive nested log { } statements; each gets the message, and
+  //   a matching one with flags(final) stops the later ones.  The message
+  //   then goes on once.
+  // kJunction: channels; the rest of the path runs once for every channel
+  //   the message passed (a final one stops the later channels).
+  // kIf: if/elif/else; the first branch whose condition matches (an else
+  //   always does) takes the message, which goes on only if it passed that
+  //   branch; with no branch taken it goes on unchanged.
+  enum class Kind { kFilter, kDestination, kLogs, kJunction, kIf } kind = Kind::kFilter;
   const Filter* filter = nullptr;          // kFilter
   std::unique_ptr<Counters> counters;      // kFilter: in, out (passed), filtered; set by the engine
   int destination = -1;                    // kDestination: index into Config::destinations
-  std::vector<std::unique_ptr<LogPath>> forks;  // kFork: nested log, junction channels, if branches
-  bool exclusive = false;                  // kFork from if/elif/else: first matching branch only
+  std::vector<std::unique_ptr<LogPath>> forks;  // kLogs, kJunction, kIf: the sub-paths
+  std::vector<const Filter*> conditions;   // kIf: one per branch; null for else
 };
 
 // A log statement compiled: which sources feed it and what it does.

@@ -20,6 +20,7 @@ constexpr size_t kBatchSize = 512;  // messages per hand-off
 // Messages from one source, on their way to the output thread.
 struct Batch {
   int def = -1;  // index of the source block in Config::sources
+  Counters* source_counters = nullptr;  // of the running source that filled it
   MessageBatch messages;
 };
 
@@ -59,9 +60,11 @@ class Engine::Impl {
     Timestamp now;
 
     LogMessage& next_message() override {
-      if (!batch) batch = engine->take_free_batch(def);
-      if (batch->messages.size() >= kBatchSize) commit();
-      if (!batch) batch = engine->take_free_batch(def);
+      if (batch && batch->messages.size() >= kBatchSize) commit();
+      if (!batch) {
+        batch = engine->take_free_batch(def);
+        batch->source_counters = &source->counters;
+      }
       if (batch->messages.empty()) now = now_in(*TimeZone::local());
       LogMessage& m = batch->messages.add();
       m.received = now;
@@ -210,18 +213,30 @@ class Engine::Impl {
           if (p->final) break;
         }
       }
-      if (!matched)
-        for (const LogPath* p : fallbacks)
-          if (run_path(*p, m) && p->final) break;
+      if (!matched) {
+        for (const LogPath* p : fallbacks) {
+          if (run_path(*p, m)) {
+            matched = true;
+            if (p->final) break;
+          }
+        }
+      }
+      // "filtered" on a source: messages that no log path matched.
+      if (!matched && b.source_counters) Counters::add(b.source_counters->filtered);
     }
     for (Destination* d : dirty_) d->flush();
     for (Destination* d : dirty_) dirty_flag_[d] = false;
     dirty_.clear();
   }
 
-  // Returns whether the message passed every filter of this path.
-  bool run_path(const LogPath& p, LogMessage& m) {
-    for (const auto& step : p.steps) {
+  bool run_path(const LogPath& p, LogMessage& m) { return run_steps(p, 0, m); }
+
+  // Runs steps [from, end) of a path.  Returns whether the message reached
+  // its end (passed every filter): that is what "matched" means for final
+  // and fallback.
+  bool run_steps(const LogPath& p, size_t from, LogMessage& m) {
+    for (size_t i = from; i < p.steps.size(); ++i) {
+      const PathStep& step = p.steps[i];
       switch (step.kind) {
         case PathStep::Kind::kFilter:
           Counters::add(step.counters->in);
@@ -241,9 +256,25 @@ class Engine::Impl {
             }
           }
           break;
-        case PathStep::Kind::kFork:
-          for (const auto& f : step.forks) {
-            if (run_path(*f, m) && (step.exclusive || f->final)) break;
+        case PathStep::Kind::kLogs:
+          for (const auto& f : step.forks)
+            if (run_path(*f, m) && f->final) break;
+          break;
+        case PathStep::Kind::kJunction: {
+          bool any = false;
+          for (const auto& ch : step.forks) {
+            if (!run_path(*ch, m)) continue;
+            any |= run_steps(p, i + 1, m);  // the rest, once per channel passed
+            if (ch->final) break;
+          }
+          return any;
+        }
+        case PathStep::Kind::kIf:
+          for (size_t b = 0; b < step.forks.size(); ++b) {
+            const Filter* cond = step.conditions[b];
+            if (cond && !cond->eval_mut(m)) continue;
+            if (!run_path(*step.forks[b], m)) return false;
+            break;
           }
           break;
       }

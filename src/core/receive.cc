@@ -121,6 +121,6 @@ void receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o
   finish_received_message(o, m);
 }
 
-void StreamSource::free_listener(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
+void StreamSource::free_listener(uv_handle_t* h) { delete reinterpret_cast<ListenerHandle*>(h); }
 
 }  // namespace logferry

@@ -2,6 +2,9 @@
 // and StreamSource, the listener for stream sockets (TCP and unix-stream).
 #pragma once
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <list>
 #include <string>
 #include <vector>
@@ -58,12 +61,19 @@ class StreamSource : public Source {
  public:
   StreamSource(const ReceiveOptions& r, int max_connections) : recv_(r), max_connections_(max_connections) {}
 
+  // Stops listening and ends every connection.  What peers sent before the
+  // stop and the kernel still holds is read first, so that a SIGTERM right
+  // after a client finished loses nothing.
   void stop() override {
     if (!listening_) return;
     listening_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(listener_), [](uv_handle_t* h) { free_listener(h); });
     listener_ = nullptr;
-    for (auto& c : conns_) close_connection(&c, true);
+    for (auto& c : conns_) {
+      if (c.closing) continue;
+      drain_connection(&c);
+      close_connection(&c, true);
+    }
   }
 
   void pause() override {
@@ -93,7 +103,33 @@ class StreamSource : public Source {
     Connection(StreamSource* o, Framing f, size_t max) : owner(o), decoder(f, max) {}
   };
 
+  // Listener handles are allocated as this union (TCP or unix-stream) and
+  // freed as it.
+  union ListenerHandle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
   static void free_listener(uv_handle_t* h);
+
+  // Reads what the kernel holds for a connection, without waiting
+  // (at most kDrainLimit bytes, so a peer that keeps sending cannot stall
+  // the shutdown).
+  void drain_connection(Connection* c) {
+    static constexpr size_t kDrainLimit = 64 << 20;
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->h), &fd) != 0) return;
+    size_t total = 0;
+    while (total < kDrainLimit) {
+      ssize_t n = ::recv(fd, read_buf_.data(), read_buf_.size(), MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      total += static_cast<size_t>(n);
+      c->decoder.feed(std::string_view(read_buf_.data(), static_cast<size_t>(n)), [&](std::string_view f, bool t) {
+        receive_frame(host_, counters, recv_, c->peer, f, t);
+      });
+      host_->commit();
+    }
+  }
 
   bool listen_on(uv_stream_t* listener, std::string* error, const std::string& what) {
     listener_ = listener;

@@ -2,6 +2,9 @@
 
 #include <uv.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace logferry {
@@ -46,12 +49,31 @@ class UdpSource : public Source {
     if (!open_) return;
     open_ = false;
     uv_udp_recv_stop(&udp_);
+    drain();
     uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
   }
 
  private:
   static constexpr size_t kDatagramMax = 65536;
   static constexpr size_t kDatagrams = 32;
+
+  // Reads the datagrams the kernel still holds (at most kDrainLimit), so a
+  // SIGTERM loses nothing that had arrived.
+  void drain() {
+    static constexpr int kDrainLimit = 100000;
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) != 0) return;
+    for (int i = 0; i < kDrainLimit; ++i) {
+      sockaddr_storage from;
+      socklen_t len = sizeof(from);
+      ssize_t n = ::recvfrom(fd, buf_.data(), kDatagramMax, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      uv_buf_t b = uv_buf_init(buf_.data(), static_cast<unsigned>(n));
+      on_datagram(n, &b, reinterpret_cast<sockaddr*>(&from), UV_UDP_MMSG_CHUNK);
+    }
+    host_->commit();
+  }
 
   void start_reading() {
     uv_udp_recv_start(
@@ -100,7 +122,7 @@ class TcpSource : public StreamSource {
     loop_ = loop;
     sockaddr_storage addr;
     if (!resolve_listen(cfg_.ip, cfg_.port, &addr, error)) return false;
-    auto* tcp = new uv_tcp_t;
+    auto* tcp = &(new ListenerHandle)->tcp;
     uv_tcp_init(loop, tcp);
     int rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
     std::string what = "tcp " + cfg_.ip + ":" + std::to_string(cfg_.port);
