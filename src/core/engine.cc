@@ -399,7 +399,7 @@ bool Engine::Impl::start() {
     for (const auto& drv : def.drivers) {
       auto d = drv->create();
       std::string err;
-      if (!d->open(&err)) {
+      if (!d->open(&out_loop_, &err)) {
         fprintf(stderr, "logferry: destination %s: %s\n", def.name.c_str(), err.c_str());
         return false;
       }

@@ -59,12 +59,14 @@ class Source {
   Counters counters;
 };
 
-// A running destination.  It lives on an output thread: deliver() renders
-// and buffers one message; flush() writes what a batch buffered.
+// A running destination.  It lives on the output thread: deliver() renders
+// and buffers one message; flush() writes what a batch buffered.  `loop` is
+// the output thread's libuv loop, for destinations that do network I/O
+// (they must not block it).
 class Destination {
  public:
   virtual ~Destination() = default;
-  virtual bool open(std::string* error) = 0;
+  virtual bool open(uv_loop_t* loop, std::string* error) = 0;
   virtual void deliver(const LogMessage& msg) = 0;
   virtual void flush() = 0;
   // Called about once a second on the output thread (idle files, reopen).

@@ -74,7 +74,7 @@ class FileDestination : public Destination {
     path_opts_.path_safe = true;
   }
 
-  bool open(std::string* error) override {
+  bool open(uv_loop_t*, std::string* error) override {
     if (cfg_.kind == FileDestinationConfig::Kind::kStdout) return true;
     if (literal_path_) {
       // A fixed path is opened at start, so that a bad path is reported now.

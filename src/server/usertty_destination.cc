@@ -19,7 +19,7 @@ class UserttyDestination : public Destination {
   UserttyDestination(std::string user, std::shared_ptr<const Template> line)
       : user_(std::move(user)), line_(std::move(line)) {}
 
-  bool open(std::string*) override { return true; }
+  bool open(uv_loop_t*, std::string*) override { return true; }
 
   void deliver(const LogMessage& msg) override {
     line_->render(msg, RenderOptions{}, pending_);
