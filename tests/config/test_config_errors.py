@@ -715,7 +715,7 @@ VALID = [
         log { destination(d_all); flags(catchall, final); };
         """)},
      ["  log flags(flow-control)", "    source #anonymous-source-0", "    filter (inline)",
-      "    destination #anonymous-destination-1", "      log flags(final)", "    if/elif/else:",
+      "    destination #anonymous-destination-1", "      log flags(final)", "    junction:", "    if (condition):", "    else:",
       "  log flags(fallback)", "  log flags(final, catchall)"],
      []),
     ("dashes and underscores are one name",
