@@ -3,8 +3,6 @@
 #include "client/unix_source.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -354,15 +352,7 @@ std::unique_ptr<SourceDriver> build_unix(OptionReader& r, const BuildContext& ct
   r.octal("perm", &c.perm);
   int64_t n;
   if (r.integer("max-connections", &n, 1, 1000000)) c.max_connections = static_cast<int>(n);
-  std::string owner, group;
-  if (r.string("owner", &owner)) {
-    if (passwd* pw = getpwnam(owner.c_str())) c.uid = static_cast<int>(pw->pw_uid);
-    else r.diag()->error(r.last_location(), "unknown user '" + owner + "' in owner() of " + r.what());
-  }
-  if (r.string("group", &group)) {
-    if (struct group* gr = getgrnam(group.c_str())) c.gid = static_cast<int>(gr->gr_gid);
-    else r.diag()->error(r.last_location(), "unknown group '" + group + "' in group() of " + r.what());
-  }
+  r.owner_group("", "", &c.uid, &c.gid);
   for (const char* name : {"so-rcvbuf", "so-sndbuf", "so-keepalive", "optional", "create-dirs", "pass-unix-credentials",
                            "listen-backlog"}) {
     r.accepted_not_implemented(name);

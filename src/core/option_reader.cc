@@ -1,5 +1,8 @@
 #include "core/option_reader.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 #include "core/text.h"
 
 namespace logferry {
@@ -172,6 +175,25 @@ bool OptionReader::flags(const char* name, const std::vector<std::string>& known
     out->push_back(f);
   }
   return ok;
+}
+
+void OptionReader::owner_group(const std::string& default_owner, const std::string& default_group, int* uid,
+                               int* gid) {
+  auto lookup = [&](const char* opt, const std::string& fallback, bool user, int* out) {
+    std::string name = fallback;
+    Location loc = node_.loc;
+    if (string(opt, &name)) loc = last_loc_;
+    if (name.empty()) return;
+    if (user) {
+      if (passwd* pw = getpwnam(name.c_str())) *out = static_cast<int>(pw->pw_uid);
+      else diag_->error(loc, "unknown user '" + name + "' in " + opt + "() of " + what_, "check /etc/passwd");
+    } else {
+      if (struct group* gr = getgrnam(name.c_str())) *out = static_cast<int>(gr->gr_gid);
+      else diag_->error(loc, "unknown group '" + name + "' in " + opt + "() of " + what_, "check /etc/group");
+    }
+  };
+  lookup("owner", default_owner, true, uid);
+  lookup("group", default_group, false, gid);
 }
 
 const ConfNode* OptionReader::child(const char* name) { return find(name); }

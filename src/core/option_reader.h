@@ -50,6 +50,10 @@ class OptionReader {
   bool choice(const char* name, const std::vector<std::string>& choices, std::string* out);
   // flags(a, b, c): each must be one of `known`.
   bool flags(const char* name, const std::vector<std::string>& known, std::vector<std::string>* out);
+  // owner("user") and group("group"): this driver's own options, else the
+  // given defaults; names are looked up now, an unknown one is an error.
+  // -1 means "leave as created".
+  void owner_group(const std::string& default_owner, const std::string& default_group, int* uid, int* gid);
   // A nested option whose own options the caller reads with another reader.
   const ConfNode* child(const char* name);
   // Accepted, not acted on yet: a warning names it.

@@ -1,9 +1,7 @@
 #include "server/file_destination.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -355,22 +353,7 @@ std::unique_ptr<DestinationDriver> build_file(OptionReader& r, const BuildContex
       c.render.time_zone = zone.get();
     }
   }
-  // Owner and group: this driver's own option, else the global one.
-  auto lookup_id = [&](const char* opt, const std::string& global, bool user, int* out) {
-    std::string name = global;
-    Location loc = r.last_location();
-    if (r.string(opt, &name)) loc = r.last_location();
-    if (name.empty()) return;
-    if (user) {
-      if (passwd* pw = getpwnam(name.c_str())) *out = static_cast<int>(pw->pw_uid);
-      else r.diag()->error(loc, "unknown user '" + name + "' in " + opt + "() of " + r.what(), "check /etc/passwd");
-    } else {
-      if (struct group* gr = getgrnam(name.c_str())) *out = static_cast<int>(gr->gr_gid);
-      else r.diag()->error(loc, "unknown group '" + name + "' in " + opt + "() of " + r.what(), "check /etc/group");
-    }
-  };
-  lookup_id("owner", g.owner, true, &c.uid);
-  lookup_id("group", g.group, false, &c.gid);
+  r.owner_group(g.owner, g.group, &c.uid, &c.gid);
   r.accepted_not_implemented("dir-owner");
   r.accepted_not_implemented("dir-group");
   int64_t ignored;
