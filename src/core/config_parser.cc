@@ -464,8 +464,10 @@ class TreeParser {
     }
   }
 
-  // The arguments of name( ... ) up to and including ')'.
-  bool args(ConfNode* node) {
+  // The arguments of name( ... ) up to and including ')'.  Nesting is
+  // bounded so that a hostile file cannot exhaust the stack.
+  bool args(ConfNode* node, int depth = 0) {
+    if (depth > 32) return fail_at(peek(), "options nested more than 32 levels deep in " + node->name + "()");
     while (true) {
       const Token& tk = peek();
       if (tk.type == TokenType::kRParen) {
@@ -482,7 +484,7 @@ class TreeParser {
         child.loc = loc_of(tk);
         t_->next();
         t_->next();
-        if (!args(&child)) return false;
+        if (!args(&child, depth + 1)) return false;
         node->args.push_back(std::move(child));
         continue;
       }
@@ -575,6 +577,18 @@ class TreeParser {
   }
 
   bool log_body(LogStmt* stmt) {
+    // Nested log, junction and if blocks are bounded so that a hostile file
+    // cannot exhaust the stack.
+    static constexpr int kMaxLogDepth = 32;
+    if (log_depth_ >= kMaxLogDepth)
+      return fail_at(peek(), "log statements nested more than " + std::to_string(kMaxLogDepth) + " levels deep");
+    ++log_depth_;
+    bool ok = log_body_inner(stmt);
+    --log_depth_;
+    return ok;
+  }
+
+  bool log_body_inner(LogStmt* stmt) {
     static const std::vector<std::string> kItems = {"source", "filter", "parser", "rewrite", "destination",
                                                     "log", "junction", "channel", "if", "flags"};
     while (true) {
@@ -701,6 +715,7 @@ class TreeParser {
   ConfigTree* tree_;
   ConfigError* err_;
   TokenStream* t_ = nullptr;
+  int log_depth_ = 0;
   std::map<std::string, std::string> defines_;
   std::vector<std::string> stack_;
 };

@@ -356,8 +356,19 @@ class Parser {
     return left;
   }
 
+  // Nesting of parentheses, "not" and filter() is bounded, so that hostile
+  // text cannot exhaust the stack.
+  static constexpr int kMaxDepth = 128;
+
   std::unique_ptr<Filter> factor() {
     const Token& tk = t_.peek();
+    if (depth_ >= kMaxDepth)
+      return fail(tk, "filter expression nested more than " + std::to_string(kMaxDepth) + " levels deep");
+    struct DepthGuard {
+      int& d;
+      explicit DepthGuard(int& x) : d(x) { ++d; }
+      ~DepthGuard() { --d; }
+    } guard(depth_);
     if (is_word("not")) {
       t_.next();
       auto f = factor();
@@ -682,6 +693,7 @@ class Parser {
   const FilterResolver& resolver_;
   const SourceResolver& sources_;
   FilterError* err_;
+  int depth_ = 0;
 };
 
 }  // namespace

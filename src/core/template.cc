@@ -920,6 +920,18 @@ Template::Template() = default;
 Template::~Template() = default;
 
 std::unique_ptr<Template> Template::compile(std::string_view text, std::string* error) {
+  // Functions nest templates in templates; the depth is bounded so that
+  // hostile text cannot exhaust the stack.
+  static constexpr int kMaxDepth = 64;
+  static thread_local int depth = 0;
+  if (depth >= kMaxDepth) {
+    *error = "template functions nested more than " + std::to_string(kMaxDepth) + " levels deep";
+    return nullptr;
+  }
+  struct DepthGuard {
+    DepthGuard() { ++depth; }
+    ~DepthGuard() { --depth; }
+  } guard;
   std::unique_ptr<Template> t(new Template());
   if (!t->parse(text, error)) return nullptr;
   return t;
@@ -1001,7 +1013,7 @@ bool Template::parse(std::string_view text, std::string* error) {
       p.kind = Part::Kind::kFunction;
       p.fn = make_function(name, args, error);
       if (!p.fn) {
-        *error += " (at column " + std::to_string(dollar + 1) + ")";
+        if (error->find(" (at column ") == std::string::npos) *error += " (at column " + std::to_string(dollar + 1) + ")";
         return false;
       }
       parts_.push_back(std::move(p));

@@ -71,8 +71,8 @@ int month_from_abbrev(std::string_view s) {
   return 0;
 }
 
-std::shared_ptr<const TimeZone> TimeZone::utc() {
-  static const auto zone = [] {
+const std::shared_ptr<const TimeZone>& TimeZone::utc() {
+  static const std::shared_ptr<const TimeZone> zone = [] {
     auto z = std::make_shared<TimeZone>();
     z->name_ = "UTC";
     return z;
@@ -84,8 +84,8 @@ std::shared_ptr<const TimeZone> TimeZone::utc() {
 // table, so that converting a stamp never calls localtime_r (which takes a
 // lock and re-checks the environment on every call).  A $TZ that names no
 // zone file (a POSIX rule such as "EST5EDT") falls back to localtime_r.
-std::shared_ptr<const TimeZone> TimeZone::local() {
-  static const auto zone = [] {
+const std::shared_ptr<const TimeZone>& TimeZone::local() {
+  static const std::shared_ptr<const TimeZone> zone = [] {
     auto z = std::make_shared<TimeZone>();
     z->name_ = "local";
     const char* tz = getenv("TZ");

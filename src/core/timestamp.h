@@ -48,8 +48,8 @@ int month_from_abbrev(std::string_view s);  // 1..12, 0 when unknown
 // freely between threads.
 class TimeZone {
  public:
-  static std::shared_ptr<const TimeZone> utc();
-  static std::shared_ptr<const TimeZone> local();
+  static const std::shared_ptr<const TimeZone>& utc();
+  static const std::shared_ptr<const TimeZone>& local();
   // Accepts "+02:00", "-0530", "Z", "UTC", "local" or an IANA name such as
   // "Europe/Budapest".  Returns null and sets *error when it cannot.
   static std::shared_ptr<const TimeZone> parse(std::string_view spec, std::string* error);
