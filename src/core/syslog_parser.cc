@@ -400,13 +400,15 @@ bool parse_sd(Cursor& c, LogMessage& msg) {
     uint32_t id_start = c.pos;
     while (!c.at_end() && sd_name_char(c.peek())) ++c.pos;
     uint32_t id_len = c.pos - id_start;
-    if (id_len == 0 || id_len > 32) return false;
+    // RFC 5424 caps names at 32 characters; syslog-ng 3.38 accepts longer
+    // ones, and so does logferry (up to 255), rather than lose the header.
+    if (id_len == 0 || id_len > 255) return false;
     msg.begin_sd_element(c.span(id_start, c.pos));
     while (c.eat(' ')) {
       uint32_t name_start = c.pos;
       while (!c.at_end() && sd_name_char(c.peek())) ++c.pos;
       uint32_t name_len = c.pos - name_start;
-      if (name_len == 0 || name_len > 32) return false;
+      if (name_len == 0 || name_len > 255) return false;
       Span name = c.span(name_start, c.pos);
       if (!c.eat('=') || !c.eat('"')) return false;
       uint32_t value_start = c.pos;
@@ -506,8 +508,9 @@ void parse_syslog(std::string_view raw, const ParseOptions& o, LogMessage& msg) 
     msg.pri = o.default_pri;
     msg.stamp = msg.received;
     set_message(c, o, msg);
-  } else if (o.format == SyslogFormat::kRfc5424 ||
-             (o.format == SyslogFormat::kAuto && looks_like_5424(c))) {
+  } else if (o.format != SyslogFormat::kRfc3164 && looks_like_5424(c)) {
+    // format(rfc5424) still reads a message without "<PRI>1 " as RFC 3164,
+    // as syslog-ng's flags(syslog-protocol) does.
     const char* what = nullptr;
     msg.pri = o.default_pri;
     if (!parse_5424(c, o, msg, &what)) {

@@ -752,15 +752,18 @@ TEST_CASE("rfc5424: several SD elements, duplicate names and empty elements") {
   CHECK(get(m, Field::kMessage) == "body");
 }
 
-TEST_CASE("rfc5424: SD-ID and PARAM-NAME are 1..32 printable characters") {
-  const std::string id32(32, 'i'), id33(33, 'i');
+TEST_CASE("rfc5424: SD-ID and PARAM-NAME are 1..255 printable characters (syslog-ng accepts over 32)") {
+  const std::string id32(32, 'i'), id33(33, 'i'), id255(255, 'i'), id256(256, 'i');
   LogMessage m = parse("<13>1 - h a - - [" + id32 + " " + id32 + "=\"v\"] x");
   CHECK(m.flags == logferry::kFlagRfc5424);
   CHECK(sd(m, id32, id32) == "v");
 
-  m = parse("<13>1 - h a - - [" + id33 + "] x");
+  m = parse("<13>1 - h a - - [" + id33 + " " + id255 + "=\"w\"] x");
+  CHECK(m.flags == logferry::kFlagRfc5424);
+  CHECK(sd(m, id33, id255) == "w");
+  m = parse("<13>1 - h a - - [" + id256 + "] x");
   CHECK(m.has_flag(logferry::kFlagParseError));
-  m = parse("<13>1 - h a - - [id " + id33 + "=\"v\"] x");
+  m = parse("<13>1 - h a - - [id " + id256 + "=\"v\"] x");
   CHECK(m.has_flag(logferry::kFlagParseError));
 }
 
@@ -808,7 +811,7 @@ TEST_CASE("rfc5424: a broken header keeps the raw bytes and says where") {
     std::string raw;
     const char* error;
   };
-  const std::string id33(33, 'i');
+  const std::string id33(256, 'i');  // over the 255 logferry accepts
   const Case cases[] = {
       {"<13>1 garbage host app - - - msg", "rfc5424: invalid TIMESTAMP at byte 6"},
       {"<13>1 2024-01-15T10:00:00Z", "rfc5424: expected SP after TIMESTAMP at byte 26"},
@@ -829,7 +832,7 @@ TEST_CASE("rfc5424: a broken header keeps the raw bytes and says where") {
       {"<13>1 - h a p m [id a=\"b\\", "rfc5424: invalid STRUCTURED-DATA at byte 25"},
       {"<13>1 - h a p m [] x", "rfc5424: invalid STRUCTURED-DATA at byte 17"},
       {"<13>1 - h a p m [id =\"x\"] x", "rfc5424: invalid STRUCTURED-DATA at byte 20"},
-      {"<13>1 - h a p m [" + id33 + "] x", "rfc5424: invalid STRUCTURED-DATA at byte 50"},
+      {"<13>1 - h a p m [" + id33 + "] x", "rfc5424: invalid STRUCTURED-DATA at byte 273"},
       {"<13>1 - h a p m [ok a=\"b\"][bad", "rfc5424: invalid STRUCTURED-DATA at byte 30"},
       {"<13>1 - h a p m [id a=\"b\"]msg", "rfc5424: expected SP before MSG at byte 26"},
       {"<13>1 - h a p m -x", "rfc5424: expected SP before MSG at byte 17"},
@@ -846,13 +849,20 @@ TEST_CASE("rfc5424: a broken header keeps the raw bytes and says where") {
 }
 
 TEST_CASE("format option: forcing one syntax") {
-  SUBCASE("rfc5424 forced on a BSD message is an error, not a guess") {
+  SUBCASE("rfc5424 forced on a message without '<PRI>1 ' falls back to RFC 3164, as syslog-ng does") {
     ParseOptions o = utc_options();
     o.format = SyslogFormat::kRfc5424;
-    const std::string raw = "<13>Jan 15 10:00:00 host app: x";
-    check_parse_error(parse(raw, o), raw, "rfc5424: expected VERSION 1 at byte 4");
-    check_parse_error(parse("<13>2 - h a p m - x", o), "<13>2 - h a p m - x", "rfc5424: expected VERSION 1 at byte 4");
-    check_parse_error(parse("no pri at all", o), "no pri at all", "rfc5424: expected VERSION 1 at byte 0");
+    LogMessage bsd = parse("<13>Jan 15 10:00:00 host app: x", o);
+    CHECK_FALSE(bsd.has_flag(logferry::kFlagParseError));
+    CHECK_FALSE(bsd.has_flag(logferry::kFlagRfc5424));
+    CHECK(get(bsd, Field::kHost) == "host");
+    CHECK(get(bsd, Field::kProgram) == "app");
+    CHECK(get(bsd, Field::kMessage) == "x");
+    LogMessage v2 = parse("<13>2 - h a p m - x", o);
+    CHECK_FALSE(v2.has_flag(logferry::kFlagRfc5424));
+    CHECK(get(v2, Field::kProgram) == "2");
+    // A broken RFC 5424 header is still an error that keeps the bytes.
+    check_parse_error(parse("<13>1 bad", o), "<13>1 bad", "rfc5424: invalid TIMESTAMP at byte 6");
     LogMessage m = parse("<13>1 - h a p m - ok", o);
     CHECK(m.flags == logferry::kFlagRfc5424);
   }
