@@ -247,14 +247,14 @@ class HostileTest(h.ServerTest):
     # -- many connections -----------------------------------------------------------
 
     def test_many_connections(self):
-        want = 2500
+        want = 5000
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         need = 2 * want + 200
         if soft < need:
             if hard != resource.RLIM_INFINITY and hard < need:
                 self.skipTest(f"RLIMIT_NOFILE hard limit {hard} < {need}")
             resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))  # logferry inherits it
-        lf = self.server(max_connections=5000)
+        lf = self.server(max_connections=want + 100)
         base_fds = lf.open_fds()
         socks = []
         try:
