@@ -224,8 +224,10 @@ class Engine::Impl {
       // "filtered" on a source: messages that no log path matched.
       if (!matched && b.source_counters) Counters::add(b.source_counters->filtered);
     }
-    for (Destination* d : dirty_) d->flush();
-    for (Destination* d : dirty_) dirty_flag_[d] = false;
+    for (Destination* d : dirty_) {
+      d->flush();
+      d->flush_pending = false;
+    }
     dirty_.clear();
   }
 
@@ -250,8 +252,8 @@ class Engine::Impl {
           for (auto& d : dests_[static_cast<size_t>(step.destination)]) {
             Counters::add(d->counters.in);
             d->deliver(m);
-            if (!dirty_flag_[d.get()]) {
-              dirty_flag_[d.get()] = true;
+            if (!d->flush_pending) {
+              d->flush_pending = true;
               dirty_.push_back(d.get());
             }
           }
@@ -358,7 +360,6 @@ class Engine::Impl {
   std::vector<std::vector<std::unique_ptr<Destination>>> dests_;
   std::vector<std::pair<std::string, Counters*>> filter_stats_;
   std::vector<Destination*> dirty_;
-  std::unordered_map<Destination*, bool> dirty_flag_;
 
   std::mutex mu_;
   std::deque<Batch*> queue_;
@@ -403,7 +404,6 @@ bool Engine::Impl::start() {
         fprintf(stderr, "logferry: destination %s: %s\n", def.name.c_str(), err.c_str());
         return false;
       }
-      dirty_flag_[d.get()] = false;
       ds.push_back(std::move(d));
     }
     dests_.push_back(std::move(ds));

@@ -73,6 +73,7 @@ class Destination {
   virtual void tick() {}
   virtual void close() = 0;
   Counters counters;
+  bool flush_pending = false;  // the engine's mark: delivered to since the last flush
 };
 
 }  // namespace logferry

@@ -1,5 +1,6 @@
 #include "core/syslog_parser.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace logferry {
@@ -184,9 +185,20 @@ bool parse_bsd_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Ti
   }
   if (!valid_clock(t)) return false;
   if (!have_year) {
+    // The wall clock at reception, remembered for the second it was taken.
+    struct Now {
+      uint64_t zone = 0;
+      int64_t sec = INT64_MIN;
+      CivilTime civil;
+    };
+    static thread_local Now now;
     const TimeZone& tz = zone_of(o);
-    CivilTime now = civil_from_unix(msg.received.sec + tz.offset_at_utc(msg.received.sec));
-    t.year = guess_year(t.month, now);
+    if (now.zone != tz.id() || now.sec != msg.received.sec) {
+      now.zone = tz.id();
+      now.sec = msg.received.sec;
+      now.civil = civil_from_unix(msg.received.sec + tz.offset_at_utc(msg.received.sec));
+    }
+    t.year = guess_year(t.month, now.civil);
   }
   *out = make_stamp(t, ns, precision, false, 0, o);
   c = s;

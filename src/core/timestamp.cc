@@ -1,6 +1,7 @@
 #include "core/timestamp.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +70,11 @@ int month_from_abbrev(std::string_view s) {
       return i + 1;
   }
   return 0;
+}
+
+uint64_t TimeZone::next_id() {
+  static std::atomic<uint64_t> counter{0};
+  return ++counter;
 }
 
 const std::shared_ptr<const TimeZone>& TimeZone::utc() {
@@ -401,9 +407,20 @@ int32_t TimeZone::offset_at_utc(int64_t t) const {
 
 int32_t TimeZone::offset_for_local(int64_t local_seconds) const {
   if (kind_ == Kind::kFixed) return fixed_;
+  // Messages arrive in time order, so the last 15-minute slot of local time
+  // answers almost every call; offsets only change on such slots.
+  struct Cache {
+    uint64_t zone = 0;
+    int64_t slot = 0;
+    int32_t offset = 0;
+  };
+  static thread_local Cache cache;
+  int64_t slot = local_seconds >= 0 ? local_seconds / 900 : (local_seconds - 899) / 900;
+  if (cache.zone == id_ && cache.slot == slot) return cache.offset;
   // Two rounds settle every case but the hour skipped or repeated by DST.
   int32_t off = offset_at_utc(local_seconds);
   off = offset_at_utc(local_seconds - off);
+  if (kind_ == Kind::kTable) cache = Cache{id_, slot, off};
   return off;
 }
 

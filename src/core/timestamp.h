@@ -59,6 +59,8 @@ class TimeZone {
   // Offset for a wall-clock time in this zone (seconds as if UTC).
   int32_t offset_for_local(int64_t local_seconds) const;
   const std::string& name() const { return name_; }
+  // Unique per zone object ever made (caches key on it, not on the address).
+  uint64_t id() const { return id_; }
 
  private:
   enum class Kind { kFixed, kLocal, kTable };
@@ -67,6 +69,8 @@ class TimeZone {
     int32_t offset;
   };
   Kind kind_ = Kind::kFixed;
+  uint64_t id_ = next_id();
+  static uint64_t next_id();
   int32_t fixed_ = 0;
   std::string name_;
   std::vector<Transition> transitions_;
