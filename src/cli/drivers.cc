@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "client/unix_source.h"
 #include "core/config.h"
+#include "relay/network_destination.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
 #include "server/usertty_destination.h"
@@ -16,6 +17,7 @@ const DriverRegistry& all_drivers() {
     register_unix_sources(r);
     register_file_destinations(r);
     register_usertty_destination(r);
+    register_network_destinations(r);
     return r;
   }();
   return registry;
