@@ -33,6 +33,10 @@
 //       prints lines=, distinct=, dup= (lines whose sequence number was
 //       already seen), missing= (of sequence numbers 0..N-1), other= (lines
 //       without a sequence number).
+//   lf-sender sink tcp|udp --port P --out FILE
+//       The baseline "raw byte copy" receiver: writes every complete line it
+//       receives (TCP) or every datagram plus a LF (UDP) to FILE, parsing
+//       nothing, until SIGTERM.  One thread, poll() over the connections.
 //   lf-sender freeport
 //       Prints a loopback port that is free for both TCP and UDP right now.
 //   lf-sender sample N
@@ -46,6 +50,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -90,6 +96,7 @@ double cpu_s() {
   fputs("usage: lf-sender tcp --port P --count N [--conns K] [--wait FILE] [--settle MS]\n"
         "       lf-sender udp --port P --rate R --seconds S [--wait FILE] [--settle MS]\n"
         "       lf-sender check FILE N\n"
+        "       lf-sender sink tcp|udp --port P --out FILE\n"
         "       lf-sender freeport\n"
         "       lf-sender sample N\n",
         stderr);
@@ -494,6 +501,120 @@ int cmd_check(const char* path, uint64_t n) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------
+// The raw byte copy baseline
+
+volatile sig_atomic_t g_stop = 0;
+
+bool write_out(int fd, const char* p, size_t n) { return write_all(fd, p, n); }
+
+int cmd_sink(int argc, char** argv) {
+  if (argc < 3) usage();
+  std::string proto = argv[2];
+  int port = 0;
+  const char* out_path = nullptr;
+  for (int i = 3; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--port") port = atoi(argv[i + 1]);
+    else if (a == "--out") out_path = argv[i + 1];
+    else usage();
+  }
+  if ((proto != "tcp" && proto != "udp") || port <= 0 || !out_path) usage();
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = 1; };
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  if (out < 0) die("open");
+  sockaddr_in a = loopback(port);
+  std::vector<char> buf(1 << 20);
+  if (proto == "udp") {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int sz = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind");
+    static constexpr int kBatch = 64, kMax = 8192;
+    std::vector<char> dgrams(static_cast<size_t>(kBatch) * kMax);
+    std::vector<mmsghdr> msgs(kBatch);
+    std::vector<iovec> iov(kBatch);
+    std::string line_buf;
+    pollfd p{fd, POLLIN, 0};
+    while (!g_stop) {
+      if (poll(&p, 1, 100) <= 0) continue;
+      for (int j = 0; j < kBatch; ++j) {
+        iov[j] = iovec{dgrams.data() + static_cast<size_t>(j) * kMax, kMax};
+        msgs[j] = mmsghdr{};
+        msgs[j].msg_hdr.msg_iov = &iov[j];
+        msgs[j].msg_hdr.msg_iovlen = 1;
+      }
+      int n = recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) continue;
+      line_buf.clear();
+      for (int j = 0; j < n; ++j) {
+        line_buf.append(static_cast<const char*>(iov[j].iov_base), msgs[j].msg_len);
+        line_buf.push_back('\n');
+      }
+      if (!write_out(out, line_buf.data(), line_buf.size())) die("write");
+    }
+    close(fd);
+    close(out);
+    return 0;
+  }
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (lfd < 0 || bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(lfd, 64) != 0) die("listen");
+  std::vector<pollfd> fds{{lfd, POLLIN, 0}};
+  std::vector<std::string> partial{""};  // per connection: the bytes after its last LF
+  auto finish = [&](size_t i) {
+    if (!partial[i].empty()) {
+      partial[i].push_back('\n');
+      write_out(out, partial[i].data(), partial[i].size());
+    }
+    close(fds[i].fd);
+    fds.erase(fds.begin() + static_cast<long>(i));
+    partial.erase(partial.begin() + static_cast<long>(i));
+  };
+  while (!g_stop) {
+    if (poll(fds.data(), fds.size(), 100) <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      int c = accept(lfd, nullptr, nullptr);
+      if (c >= 0) {
+        fds.push_back({c, POLLIN, 0});
+        partial.emplace_back();
+      }
+    }
+    for (size_t i = fds.size() - 1; i >= 1; --i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(fds[i].fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        finish(i);
+        continue;
+      }
+      // Only whole lines go out, so lines of different connections never mix.
+      const char* last = static_cast<const char*>(memrchr(buf.data(), '\n', static_cast<size_t>(n)));
+      if (!last) {
+        partial[i].append(buf.data(), static_cast<size_t>(n));
+        continue;
+      }
+      size_t upto = static_cast<size_t>(last - buf.data()) + 1;
+      if (!partial[i].empty()) {
+        partial[i].append(buf.data(), upto);
+        if (!write_out(out, partial[i].data(), partial[i].size())) die("write");
+        partial[i].clear();
+      } else if (!write_out(out, buf.data(), upto)) {
+        die("write");
+      }
+      partial[i].assign(buf.data() + upto, static_cast<size_t>(n) - upto);
+    }
+  }
+  while (fds.size() > 1) finish(fds.size() - 1);
+  close(lfd);
+  close(out);
+  return 0;
+}
+
 bool bindable(int type, int port) {
   int fd = socket(AF_INET, type, 0);
   if (fd < 0) return false;
@@ -531,6 +652,7 @@ int main(int argc, char** argv) {
   if (cmd == "udp") return cmd_udp(parse_options(argc, argv));
   if (cmd == "check" && argc == 4) return cmd_check(argv[2], strtoull(argv[3], nullptr, 10));
   if (cmd == "freeport" && argc == 2) return cmd_freeport();
+  if (cmd == "sink") return cmd_sink(argc, argv);
   if (cmd == "sample" && argc == 3) {
     std::string data;
     std::vector<size_t> offs;
