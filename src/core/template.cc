@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <cstring>
 #include <fnmatch.h>
@@ -119,9 +120,38 @@ void append_bsd_date(std::string& out, const CivilTime& c) {
   append_hms(out, c);
 }
 
+void render_date_uncached(Macro m, const Timestamp& ts, const RenderOptions& o, std::string& out);
+
+// Dates change once a second while messages come by the thousand: the text
+// of a date macro without fraction digits is kept per thread for the last
+// second it was asked for.
 void render_date(Macro m, const Timestamp& stamp, const RenderOptions& o, std::string& out) {
   Timestamp ts = stamp;
   if (o.time_zone) ts.gmtoff = o.time_zone->offset_at_utc(ts.sec);
+  int digits = o.frac_digits < 0 ? ts.precision : o.frac_digits;
+  bool has_fraction = digits > 0 && (m == Macro::kIsoDate || m == Macro::kDate || m == Macro::kStamp ||
+                                     m == Macro::kBsdDate || m == Macro::kFullDate || m == Macro::kUnixTime);
+  if (has_fraction || m == Macro::kMsec || m == Macro::kUsec) {
+    render_date_uncached(m, ts, o, out);
+    return;
+  }
+  struct Entry {
+    int64_t sec = INT64_MIN;
+    int32_t gmtoff = 0;
+    std::string text;
+  };
+  static thread_local Entry cache[static_cast<int>(Macro::kYearDay) + 1];
+  Entry& e = cache[static_cast<int>(m)];
+  if (e.sec != ts.sec || e.gmtoff != ts.gmtoff) {
+    e.text.clear();
+    render_date_uncached(m, ts, o, e.text);
+    e.sec = ts.sec;
+    e.gmtoff = ts.gmtoff;
+  }
+  out += e.text;
+}
+
+void render_date_uncached(Macro m, const Timestamp& ts, const RenderOptions& o, std::string& out) {
   CivilTime c = to_civil(ts);
   switch (m) {
     case Macro::kIsoDate:
