@@ -100,6 +100,11 @@ class TreeParser {
     free(real);
     if (std::find(stack_.begin(), stack_.end(), canonical) != stack_.end())
       return fail(from, "@include cycle: '" + path + "' is already being read", "remove the @include that loops back");
+    // Config files are read whole: only regular files of a sane size.
+    constexpr off_t kMaxConfigBytes = 16 << 20;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > kMaxConfigBytes))
+      return fail(from, "'" + path + "' is not a regular file of at most 16 MiB", "point -f or @include at a config file");
     std::ifstream in(path, std::ios::binary);
     if (!in)
       return fail(from, "cannot read config file '" + path + "'",

@@ -1,6 +1,7 @@
 #include "core/filter.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <fnmatch.h>
 #include <strings.h>
 
@@ -635,6 +636,10 @@ class Parser {
         return fail(o.name, "unknown option " + found(o.name) + " in in-list(); expected value()");
       }
     }
+    // The list is read whole at load: a regular file of at most 256 MiB.
+    struct stat st;
+    if (stat(values[0].text.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > (256 << 20)))
+      return fail(values[0], "the list file " + found(values[0]) + " of in-list() is not a regular file of at most 256 MiB");
     std::ifstream in(values[0].text);
     if (!in) return fail(values[0], "cannot read the list file " + found(values[0]) + " of in-list()");
     std::unordered_set<std::string> items;

@@ -1,5 +1,8 @@
 #include "core/format.h"
 
+#include <cstdio>
+#include <cstring>
+
 #include "core/text.h"
 
 namespace logferry {
@@ -87,10 +90,14 @@ void format_rfc5424(const LogMessage& msg, const RenderOptions& o, bool octet_co
     out.append(m);
   }
   if (octet_counting) {
-    std::string len;
-    append_uint(len, out.size() - frame_start);
-    len += ' ';
-    out.insert(frame_start, len);
+    // Prefix "LEN " in place: shift the frame right by the prefix's width
+    // (no temporary string per message).
+    size_t frame_len = out.size() - frame_start;
+    char prefix[24];
+    int n = snprintf(prefix, sizeof(prefix), "%zu ", frame_len);
+    out.resize(out.size() + static_cast<size_t>(n));
+    std::memmove(&out[frame_start + static_cast<size_t>(n)], &out[frame_start], frame_len);
+    std::memcpy(&out[frame_start], prefix, static_cast<size_t>(n));
   } else {
     out += '\n';
   }

@@ -101,6 +101,7 @@ class FileDestination : public Destination {
         return;
       }
       f = last_ && last_->path == path_buf_ ? last_ : find_or_open(path_buf_);
+      if (f) touch(f);
     }
     if (!f) {
       Counters::add(counters.errors);
@@ -116,6 +117,7 @@ class FileDestination : public Destination {
   }
 
   void flush() override {
+    now_ = monotonic_seconds();  // once per batch, not once per message
     for (OpenFile* f : dirty_) {
       write_out(f);
       if (cfg_.fsync && f->fd >= 0) fsync(f->fd);
@@ -126,10 +128,10 @@ class FileDestination : public Destination {
 
   void tick() override {
     if (literal_path_ || cfg_.time_reap <= 0) return;
-    int64_t now = monotonic_seconds();
+    now_ = monotonic_seconds();
     for (auto it = lru_.rbegin(); it != lru_.rend();) {
       OpenFile* f = *it;
-      if (now - f->last_used < cfg_.time_reap) break;  // the rest are newer
+      if (now_ - f->last_used < cfg_.time_reap) break;  // the rest are newer
       ++it;
       close_file(f);
     }
@@ -153,18 +155,21 @@ class FileDestination : public Destination {
     std::list<OpenFile*>::iterator lru;
   };
 
+  // Marks a file as just used: most recent in the LRU, safe from reaping.
+  void touch(OpenFile* f) {
+    f->last_used = now_;
+    if (lru_.front() != f) lru_.splice(lru_.begin(), lru_, f->lru);
+  }
+
   OpenFile* find_or_open(const std::string& path) {
     auto it = files_.find(path);
     if (it != files_.end()) {
-      OpenFile* f = it->second.get();
-      f->last_used = monotonic_seconds();
-      lru_.splice(lru_.begin(), lru_, f->lru);
-      last_ = f;
-      return f;
+      last_ = it->second.get();
+      return last_;
     }
     auto failed = failed_until_.find(path);
     if (failed != failed_until_.end()) {
-      if (monotonic_seconds() < failed->second) return nullptr;
+      if (now_ < failed->second) return nullptr;
       failed_until_.erase(failed);
     }
     return open_file(path);
@@ -179,7 +184,7 @@ class FileDestination : public Destination {
     }
     if (fd < 0) {
       int err = errno;
-      if (failed_until_.size() < 10000) failed_until_[path] = monotonic_seconds() + cfg_.time_reopen;
+      if (failed_until_.size() < 10000) failed_until_[path] = now_ + cfg_.time_reopen;
       Counters::add(counters.errors);
       errno = err;
       return nullptr;
@@ -190,7 +195,7 @@ class FileDestination : public Destination {
     auto f = std::make_unique<OpenFile>();
     f->fd = fd;
     f->path = path;
-    f->last_used = monotonic_seconds();
+    f->last_used = now_;
     lru_.push_front(f.get());
     f->lru = lru_.begin();
     OpenFile* raw = f.get();
@@ -257,6 +262,7 @@ class FileDestination : public Destination {
   std::unordered_map<std::string, int64_t> failed_until_;
   OpenFile* last_ = nullptr;
   OpenFile stdout_;
+  int64_t now_ = monotonic_seconds();  // coarse clock: refreshed per batch and per tick
 };
 
 class FileDestinationDriver : public DestinationDriver {

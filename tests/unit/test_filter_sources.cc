@@ -128,3 +128,9 @@ TEST_CASE("match() with store-matches sets $0..$N only through eval_mut") {
   REQUIRE(n.get_value("1", &v));
   CHECK(v == "7");
 }
+
+TEST_CASE("in-list() refuses a file that is not a regular file") {
+  FilterError err;
+  CHECK_FALSE(compile("in-list(\"/dev/zero\" value(\"HOST\"))", &err));
+  CHECK(err.message.find("not a regular file") != std::string::npos);
+}

@@ -54,3 +54,11 @@ TEST_CASE("deeply nested config blocks are refused") {
   REQUIRE(!errors.empty());
   CHECK(errors[0].find("nested more than 32 levels") != std::string::npos);
 }
+
+TEST_CASE("a config path that is not a regular file is refused, not read forever") {
+  DriverRegistry none;
+  std::vector<std::string> errors, warnings;
+  CHECK(Config::load_file("/dev/zero", none, &errors, &warnings) == nullptr);
+  REQUIRE(!errors.empty());
+  CHECK(errors[0].find("not a regular file") != std::string::npos);
+}
