@@ -129,12 +129,8 @@ class FileDestination : public Destination {
   void tick() override {
     if (literal_path_ || cfg_.time_reap <= 0) return;
     now_ = monotonic_seconds();
-    for (auto it = lru_.rbegin(); it != lru_.rend();) {
-      OpenFile* f = *it;
-      if (now_ - f->last_used < cfg_.time_reap) break;  // the rest are newer
-      ++it;
-      close_file(f);
-    }
+    // Oldest last: close from the back until a file was used recently.
+    while (!lru_.empty() && now_ - lru_.back()->last_used >= cfg_.time_reap) close_file(lru_.back());
   }
 
   void close() override {
