@@ -247,7 +247,7 @@ class HostileTest(h.ServerTest):
     # -- many connections -----------------------------------------------------------
 
     def test_many_connections(self):
-        want = 5000
+        want = 2500
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         need = 2 * want + 200
         if soft < need:
