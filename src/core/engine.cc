@@ -21,7 +21,16 @@ constexpr size_t kBatchSize = 512;  // messages per hand-off
 struct Batch {
   int def = -1;  // index of the source block in Config::sources
   Counters* source_counters = nullptr;  // of the running source that filled it
+  void* origin = nullptr;               // the SourceRuntime that filled it
   MessageBatch messages;
+  std::vector<std::pair<uint32_t, uint64_t>> marks;  // SourceHost::mark_position()
+};
+
+// Position marks of a routed batch, waiting until every destination took it.
+struct PendingAck {
+  uint64_t seq;
+  void* origin;
+  std::vector<std::pair<uint32_t, uint64_t>> marks;
 };
 
 std::string stats_line(const std::string& kind, const std::string& name, const Counters& c) {
@@ -61,10 +70,7 @@ class Engine::Impl {
 
     LogMessage& next_message() override {
       if (batch && batch->messages.size() >= kBatchSize) commit();
-      if (!batch) {
-        batch = engine->take_free_batch(def);
-        batch->source_counters = &source->counters;
-      }
+      ensure_batch();
       if (batch->messages.empty()) now = now_in(*TimeZone::local());
       LogMessage& m = batch->messages.add();
       m.received = now;
@@ -74,8 +80,20 @@ class Engine::Impl {
     void discard_message() override {
       if (batch && !batch->messages.empty()) batch->messages.drop_last();
     }
+    void ensure_batch() {
+      if (batch) return;
+      batch = engine->take_free_batch(def);
+      batch->source_counters = &source->counters;
+      batch->origin = this;
+    }
+    void mark_position(uint32_t stream, uint64_t position) override {
+      ensure_batch();
+      auto& marks = batch->marks;
+      if (!marks.empty() && marks.back().first == stream) marks.back().second = position;
+      else marks.emplace_back(stream, position);
+    }
     void commit() override {
-      if (!batch || batch->messages.empty()) return;
+      if (!batch || (batch->messages.empty() && batch->marks.empty())) return;
       Counters::add(source->counters.in, batch->messages.size());
       engine->push(this, batch);
       batch = nullptr;
@@ -97,6 +115,7 @@ class Engine::Impl {
     if (!b) b = new Batch();
     b->def = def;
     b->messages.clear();
+    b->marks.clear();
     return b;
   }
 
@@ -140,10 +159,12 @@ class Engine::Impl {
   // delivers logferry's own messages to the internal() source.
   void on_input_wakeup() {
     std::vector<std::pair<int, std::string>> internal;
+    std::vector<PendingAck> acked;
     bool room;
     {
       std::lock_guard<std::mutex> lock(mu_);
       internal.swap(pending_internal_);
+      acked.swap(acked_);
       room = queued_msgs_ < capacity_ / 2;
       if (room) any_paused_ = false;
     }
@@ -155,6 +176,7 @@ class Engine::Impl {
         }
       }
     }
+    dispatch_acks(acked);
     if (internal_ >= 0 && !internal.empty()) {
       SourceRuntime* rt = sources_[static_cast<size_t>(internal_)].get();
       for (const auto& [sev, text] : internal) {
@@ -170,6 +192,38 @@ class Engine::Impl {
       }
       rt->commit();
     }
+  }
+
+  // Input thread: tells sources which of their positions were taken by
+  // every destination.
+  void dispatch_acks(std::vector<PendingAck>& acked) {
+    for (auto& a : acked) {
+      auto* rt = static_cast<SourceRuntime*>(a.origin);
+      for (const auto& [stream, pos] : a.marks) rt->source->acknowledged(stream, pos);
+    }
+    acked.clear();
+  }
+
+  // Output thread: moves the marks of batches every destination has taken
+  // to the input thread.  Destinations that write asynchronously (network)
+  // take their data later; a short timer looks again while marks wait.
+  void check_acks() {
+    if (pending_acks_.empty()) return;
+    uint64_t taken = batch_seq_;
+    for (auto& ds : dests_)
+      for (auto& d : ds) taken = std::min(taken, d->taken_through(batch_seq_));
+    bool any = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (!pending_acks_.empty() && pending_acks_.front().seq <= taken) {
+        acked_.push_back(std::move(pending_acks_.front()));
+        pending_acks_.pop_front();
+        any = true;
+      }
+    }
+    if (any) uv_async_send(&in_async_);
+    if (!pending_acks_.empty() && !output_closed_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&ack_timer_)))
+      uv_timer_start(&ack_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->check_acks(); }, 100, 0);
   }
 
   // Output thread: routes every queued batch through the log paths.
@@ -190,6 +244,11 @@ class Engine::Impl {
         return;
       }
       route_batch(*b);
+      if (!b->marks.empty()) {
+        pending_acks_.push_back(PendingAck{batch_seq_, b->origin, std::move(b->marks)});
+        b->marks = {};
+        check_acks();
+      }
       bool wake_input;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -202,6 +261,7 @@ class Engine::Impl {
   }
 
   void route_batch(Batch& b) {
+    ++batch_seq_;
     const auto& paths = paths_[static_cast<size_t>(b.def)];
     const auto& fallbacks = fallbacks_[static_cast<size_t>(b.def)];
     for (size_t i = 0; i < b.messages.size(); ++i) {
@@ -225,6 +285,7 @@ class Engine::Impl {
       if (!matched && b.source_counters) Counters::add(b.source_counters->filtered);
     }
     for (Destination* d : dirty_) {
+      d->flush_seq = batch_seq_;
       d->flush();
       d->flush_pending = false;
     }
@@ -294,6 +355,7 @@ class Engine::Impl {
       }
     uv_close(reinterpret_cast<uv_handle_t*>(&out_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&out_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ack_timer_), nullptr);
   }
 
   void stop_input() {
@@ -348,7 +410,7 @@ class Engine::Impl {
   uv_loop_t out_loop_{};
   uv_async_t in_async_{}, out_async_{}, stop_async_{};
   uv_signal_t sigterm_{}, sigint_{}, sigusr1_{}, sighup_{};
-  uv_timer_t out_timer_{}, stats_timer_{};
+  uv_timer_t out_timer_{}, stats_timer_{}, ack_timer_{};
   bool stats_timer_started_ = false;
   std::thread out_thread_;
   std::string hostname_;
@@ -360,11 +422,14 @@ class Engine::Impl {
   std::vector<std::vector<std::unique_ptr<Destination>>> dests_;
   std::vector<std::pair<std::string, Counters*>> filter_stats_;
   std::vector<Destination*> dirty_;
+  uint64_t batch_seq_ = 0;                // output thread: batches routed so far
+  std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all
 
   std::mutex mu_;
   std::deque<Batch*> queue_;
   std::vector<Batch*> free_;
   std::vector<std::pair<int, std::string>> pending_internal_;
+  std::vector<PendingAck> acked_;  // taken by every destination, for the input thread
   size_t queued_msgs_ = 0;
   size_t capacity_ = 10000;
   bool any_paused_ = false;
@@ -399,6 +464,7 @@ bool Engine::Impl::start() {
     std::vector<std::unique_ptr<Destination>> ds;
     for (const auto& drv : def.drivers) {
       auto d = drv->create();
+      d->internal_log = [this](int severity, const std::string& text) { internal_log(severity, text); };
       std::string err;
       if (!d->open(&out_loop_, &err)) {
         fprintf(stderr, "logferry: destination %s: %s\n", def.name.c_str(), err.c_str());
@@ -417,7 +483,7 @@ bool Engine::Impl::start() {
       rt->def = static_cast<int>(s);
       rt->name = def.name + "#" + std::to_string(k) + " " + def.drivers[k]->describe();
       rt->source = def.drivers[k]->create();
-      rt->flow_control = flow[s];
+      rt->flow_control = flow[s] || rt->source->always_flow_controlled();
       if (def.drivers[k]->describe().starts_with("internal()")) internal_ = static_cast<int>(sources_.size());
       sources_.push_back(std::move(rt));
     }
@@ -440,7 +506,8 @@ int Engine::Impl::run() {
   uv_async_init(&in_loop_, &stop_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->stop_input(); });
   uv_async_init(&out_loop_, &out_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->on_output_wakeup(); });
   uv_timer_init(&out_loop_, &out_timer_);
-  in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = this;
+  uv_timer_init(&out_loop_, &ack_timer_);
+  in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = ack_timer_.data = this;
 
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_}) {
     uv_signal_init(&in_loop_, sig);
@@ -475,6 +542,19 @@ int Engine::Impl::run() {
   out_thread_.join();
   // Let closed handles finish.
   uv_run(&in_loop_, UV_RUN_NOWAIT);
+  // The last acknowledgements: destinations are closed now, so what they
+  // took is final; sources then save their state.
+  {
+    uint64_t taken = batch_seq_;
+    for (auto& ds : dests_)
+      for (auto& d : ds) taken = std::min(taken, d->taken_through(batch_seq_));
+    while (!pending_acks_.empty() && pending_acks_.front().seq <= taken) {
+      acked_.push_back(std::move(pending_acks_.front()));
+      pending_acks_.pop_front();
+    }
+    dispatch_acks(acked_);
+    for (auto& s : sources_) s->source->drained();
+  }
   print_stats();
   uv_loop_close(&in_loop_);
   uv_loop_close(&out_loop_);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,12 @@ class SourceHost {
   virtual void commit() = 0;
   // Messages logferry itself reports (the internal() source).
   virtual void internal_log(int severity, const std::string& text) = 0;
+  // Delivery tracking: records that everything the source read on `stream`
+  // up to `position` is in the messages filled so far.  Once every
+  // destination has taken those messages, the engine calls
+  // Source::acknowledged(stream, position) on the input loop.  File sources
+  // use it to persist positions only for lines that left the process.
+  virtual void mark_position(uint32_t stream, uint64_t position) = 0;
 };
 
 // A running source.  Created from its config by the engine, it lives on the
@@ -56,8 +63,20 @@ class Source {
   // Flow control: stop and resume reading from peers that can wait.
   virtual void pause() {}
   virtual void resume() {}
+  // Sources that must never lose what they read (files) are paused when the
+  // queue is full whatever the log path's flags say.
+  virtual bool always_flow_controlled() const { return false; }
+  // See SourceHost::mark_position().  Called on the input loop, in order.
+  virtual void acknowledged(uint32_t /*stream*/, uint64_t /*position*/) {}
+  // Called once at shutdown, after every destination was flushed and closed
+  // and the last acknowledgements were delivered (e.g. to save positions).
+  virtual void drained() {}
   Counters counters;
 };
+
+// How a component reports to logferry's own log (the internal() source and
+// stderr).  Safe to call from any thread.
+using InternalLog = std::function<void(int severity, const std::string& text)>;
 
 // A running destination.  It lives on the output thread: deliver() renders
 // and buffers one message; flush() writes what a batch buffered.  `loop` is
@@ -72,8 +91,17 @@ class Destination {
   // Called about once a second on the output thread (idle files, reopen).
   virtual void tick() {}
   virtual void close() = 0;
+  // Delivery tracking.  The engine numbers its flushes (flush_seq is set
+  // before each flush()); a destination returns the highest number whose
+  // data it has taken (written to its file, handed to the kernel's socket,
+  // or given up on and counted as lost).  `latest` is the newest number
+  // handed to any destination; one that holds nothing unwritten returns it.
+  // Synchronous writers have taken everything once flush() returns.
+  virtual uint64_t taken_through(uint64_t latest) const { return latest; }
   Counters counters;
   bool flush_pending = false;  // the engine's mark: delivered to since the last flush
+  uint64_t flush_seq = 0;      // the number of the current or last flush
+  InternalLog internal_log;    // set by the engine before open()
 };
 
 }  // namespace logferry
