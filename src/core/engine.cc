@@ -99,6 +99,7 @@ class Engine::Impl {
       batch = nullptr;
     }
     void internal_log(int severity, const std::string& text) override { engine->internal_log(severity, text); }
+    const std::string& persist_dir() const override { return engine->cfg_->options.persist_dir; }
   };
 
   Batch* take_free_batch(int def) {

@@ -49,6 +49,9 @@ class SourceHost {
   // Source::acknowledged(stream, position) on the input loop.  File sources
   // use it to persist positions only for lines that left the process.
   virtual void mark_position(uint32_t stream, uint64_t position) = 0;
+  // Where sources keep state across restarts (options { persist-dir(); }
+  // or `logferry run --persist-dir`).
+  virtual const std::string& persist_dir() const = 0;
 };
 
 // A running source.  Created from its config by the engine, it lives on the

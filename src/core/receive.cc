@@ -4,7 +4,7 @@
 
 namespace logferry {
 
-void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOptions* o) {
+void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOptions* o, bool persist_name_handled) {
   o->keep_hostname = g.keep_hostname;
   o->chain_hostnames = g.chain_hostnames;
   o->log_msg_size = static_cast<size_t>(g.log_msg_size);
@@ -66,9 +66,10 @@ void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOption
                                                               : SyslogFormat::kRfc5424;
   for (const char* name : {"use-dns", "use-fqdn", "dns-cache", "normalize-hostnames", "tags", "encoding",
                            "log-iw-size", "log-fetch-limit", "log-prefix", "pad-size", "trim-large-messages",
-                           "keep-timestamp", "use-syslogng-pid", "hook-commands", "optional", "persist-name"}) {
+                           "keep-timestamp", "use-syslogng-pid", "hook-commands", "optional"}) {
     r.accepted_not_implemented(name);
   }
+  if (!persist_name_handled) r.accepted_not_implemented("persist-name");
 }
 
 void finish_received_message(const ReceiveOptions& o, LogMessage& m) {
@@ -105,8 +106,8 @@ const std::string& PeerName::of(const sockaddr* sa) {
   return name_;
 }
 
-void receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o, const std::string& peer,
-                   std::string_view frame, bool truncated) {
+LogMessage& receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o, const std::string& peer,
+                          std::string_view frame, bool truncated) {
   LogMessage& m = host->next_message();
   if (!peer.empty()) {
     m.set(Field::kHostFrom, peer);
@@ -119,6 +120,7 @@ void receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o
   }
   if (m.has_flag(kFlagParseError)) Counters::add(counters.parse_errors);
   finish_received_message(o, m);
+  return m;
 }
 
 void StreamSource::free_listener(uv_handle_t* h) { delete reinterpret_cast<ListenerHandle*>(h); }

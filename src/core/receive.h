@@ -33,14 +33,16 @@ struct ReceiveOptions {
 
 // Reads the options every receiving driver shares (flags(), log-msg-size(),
 // keep-hostname(), time-zone(), host-override(), ...).
-void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOptions* o);
+// `persist_name_handled`: the driver reads persist-name() itself.
+void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOptions* o, bool persist_name_handled = false);
 
 // Applies keep-hostname, chain-hostnames and the overrides after parsing.
 void finish_received_message(const ReceiveOptions& o, LogMessage& m);
 
 // Parses one frame into the host's next message, counting cuts and parse
-// errors on `counters`.  `peer` becomes HOST_FROM and SOURCEIP.
-void receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o, const std::string& peer,
+// errors on `counters`.  `peer` becomes HOST_FROM and SOURCEIP.  Returns the
+// message, for the caller to add to.
+LogMessage& receive_frame(SourceHost* host, Counters& counters, const ReceiveOptions& o, const std::string& peer,
                    std::string_view frame, bool truncated);
 
 // Formats a peer address; remembers the last one so a busy peer costs one

@@ -1,0 +1,196 @@
+#include "client/positions.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace logferry {
+
+uint64_t fnv1a64(const void* data, size_t len) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+namespace {
+// Reads up to `len` bytes from offset 0; returns how many (or -1).
+ssize_t read_head(int fd, char* buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, len - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(got);
+}
+}  // namespace
+
+bool FileIdentity::of_fd(int fd, FileIdentity* out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  char buf[kFingerprintBytes];
+  ssize_t n = read_head(fd, buf, sizeof(buf));
+  if (n < 0) return false;
+  out->dev = static_cast<uint64_t>(st.st_dev);
+  out->ino = static_cast<uint64_t>(st.st_ino);
+  out->fp_len = static_cast<uint32_t>(n);
+  out->fp_hash = fnv1a64(buf, static_cast<size_t>(n));
+  return true;
+}
+
+bool FileIdentity::content_matches_fd(int fd) const {
+  if (fp_len == 0) return true;
+  char buf[kFingerprintBytes];
+  ssize_t n = read_head(fd, buf, fp_len);
+  return n == static_cast<ssize_t>(fp_len) && fnv1a64(buf, fp_len) == fp_hash;
+}
+
+bool FileIdentity::matches_fd(int fd) const {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino) return false;
+  return content_matches_fd(fd);
+}
+
+std::shared_ptr<PositionStore> PositionStore::open(const std::string& dir, std::string* error) {
+  // One store per directory for the whole process (the input loop thread).
+  static std::map<std::string, std::weak_ptr<PositionStore>> open_stores;
+  if (auto s = open_stores[dir].lock()) return s;
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *error = "cannot create persist-dir '" + dir + "': " + strerror(errno) +
+               " (set options { persist-dir(\"...\"); } or run with --persist-dir DIR)";
+      return nullptr;
+    }
+  } else if (!S_ISDIR(st.st_mode)) {
+    *error = "persist-dir '" + dir + "' is not a directory";
+    return nullptr;
+  }
+  auto store = std::make_shared<PositionStore>();
+  store->dir_ = dir;
+  std::vector<std::pair<std::string, PositionEntry>> loaded;
+  std::string err;
+  if (!read_file(file_in(dir), &loaded, &err)) {
+    if (!err.empty()) {
+      // A damaged state file must not stop the client; it starts over (the
+      // files are read again from where nothing is known: their start).
+      fprintf(stderr, "logferry: %s; starting without saved positions\n", err.c_str());
+    }
+  }
+  for (auto& [name, e] : loaded) store->entries_[Key{name, e.id.dev, e.id.ino}] = e;
+  open_stores[dir] = store;
+  return store;
+}
+
+bool PositionStore::read_file(const std::string& path, std::vector<std::pair<std::string, PositionEntry>>* out,
+                              std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;  // no state yet: not an error
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    auto j = nlohmann::json::parse(ss.str());
+    if (j.value("version", 0) != 1) {
+      *error = "state file " + path + " has an unknown version";
+      return false;
+    }
+    for (const auto& f : j.at("files")) {
+      PositionEntry e;
+      e.path = f.at("path").get<std::string>();
+      e.id.dev = f.at("dev").get<uint64_t>();
+      e.id.ino = f.at("ino").get<uint64_t>();
+      e.id.fp_len = f.at("fp_len").get<uint32_t>();
+      e.id.fp_hash = std::stoull(f.at("fp").get<std::string>(), nullptr, 16);
+      e.position = f.at("pos").get<uint64_t>();
+      if (e.id.fp_len > FileIdentity::kFingerprintBytes) continue;
+      out->emplace_back(f.at("source").get<std::string>(), e);
+    }
+  } catch (const std::exception& ex) {
+    *error = "state file " + path + " is damaged (" + ex.what() + ")";
+    return false;
+  }
+  return true;
+}
+
+PositionEntry* PositionStore::find(const Key& k) {
+  auto it = entries_.find(k);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+void PositionStore::put(const Key& k, const PositionEntry& e) {
+  entries_[k] = e;
+  dirty_ = true;
+}
+
+void PositionStore::erase(const Key& k) {
+  if (entries_.erase(k)) dirty_ = true;
+}
+
+std::vector<std::pair<PositionStore::Key, PositionEntry>> PositionStore::entries_of(const std::string& name) const {
+  std::vector<std::pair<Key, PositionEntry>> out;
+  for (const auto& [k, e] : entries_)
+    if (std::get<0>(k) == name) out.emplace_back(k, e);
+  return out;
+}
+
+bool PositionStore::save(std::string* error) {
+  if (!dirty_) return true;
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& [k, e] : entries_) {
+    char fp[17];
+    snprintf(fp, sizeof(fp), "%016llx", static_cast<unsigned long long>(e.id.fp_hash));
+    files.push_back({{"source", std::get<0>(k)}, {"path", e.path}, {"dev", e.id.dev}, {"ino", e.id.ino},
+                     {"fp_len", e.id.fp_len}, {"fp", fp}, {"pos", e.position}});
+  }
+  nlohmann::json j = {{"version", 1}, {"files", files}};
+  std::string text = j.dump(1) + "\n";
+  std::string final_path = file_in(dir_);
+  std::string tmp = final_path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "cannot write " + tmp + ": " + strerror(errno);
+    return false;
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *error = "cannot write " + tmp + ": " + strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || ::close(fd) != 0) {
+    *error = "cannot sync " + tmp + ": " + strerror(errno);
+    return false;
+  }
+  if (rename(tmp.c_str(), final_path.c_str()) != 0) {
+    *error = "cannot rename " + tmp + ": " + strerror(errno);
+    return false;
+  }
+  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    ::close(dfd);
+  }
+  dirty_ = false;
+  return true;
+}
+
+}  // namespace logferry
