@@ -24,6 +24,7 @@ int run_main(int argc, char** argv);
 int parse_command(const Args& args);
 int check_command(const Args& args);
 int run_command(const Args& args);
+int state_command(const Args& args);
 const DriverRegistry& all_drivers();
 
 // Help texts, shown by --help and `logferry help <command>`.
@@ -31,5 +32,6 @@ const char* main_usage();
 const char* parse_usage();
 const char* check_usage();
 const char* run_usage();
+const char* state_usage();
 
 }  // namespace logferry::cli

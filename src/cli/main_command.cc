@@ -14,6 +14,7 @@ const char* main_usage() {
          "  run -f FILE    run the config in the foreground (default " LOGFERRY_DEFAULT_CONFIG ")\n"
          "  check -f FILE  validate the config and print the resolved graph\n"
          "  parse          read raw syslog messages on stdin, print how they parse\n"
+         "  state show     print the saved file positions (--persist-dir DIR)\n"
          "  help COMMAND   show the help of a command\n"
          "\n"
          "options:\n"
@@ -54,12 +55,17 @@ int run_main(int argc, char** argv) {
       fputs(run_usage(), stdout);
       return 0;
     }
+    if (rest[0] == "state") {
+      fputs(state_usage(), stdout);
+      return 0;
+    }
     fprintf(stderr, "logferry: no help for unknown command '%s'\n\n%s", rest[0].c_str(), main_usage());
     return 2;
   }
   if (cmd == "parse") return parse_command(rest);
   if (cmd == "check" || cmd == "--syntax-only" || cmd == "-s") return check_command(rest);
   if (cmd == "run") return run_command(rest);
+  if (cmd == "state") return state_command(rest);
   fprintf(stderr, "logferry: unknown command '%s'\n\n%s", cmd.c_str(), main_usage());
   return 2;
 }

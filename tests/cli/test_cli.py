@@ -106,5 +106,34 @@ check("unknown command", rc == 2 and b"unknown command 'frobnicate'" in err, err
 rc, _, err = run(["parse", "--format", "xml"])
 check("bad format", rc == 2 and b"expected auto, rfc3164 or rfc5424" in err, err)
 
+# `logferry state show`: positions a file source saved, read back.
+import json, os, tempfile, time
+with tempfile.TemporaryDirectory() as d:
+    logdir, state = os.path.join(d, "logs"), os.path.join(d, "state")
+    os.mkdir(logdir)
+    with open(os.path.join(logdir, "a.log"), "w") as f:
+        f.write("one\ntwo\n")
+    conf = os.path.join(d, "c.conf")
+    with open(conf, "w") as f:
+        f.write('@version: 4.0\nsource s { file("%s/*.log"); };\n'
+                'destination o { file("%s/out"); };\nlog { source(s); destination(o); };\n' % (logdir, d))
+    p = subprocess.Popen([LOGFERRY, "run", "-f", conf, "--persist-dir", state], stderr=subprocess.PIPE)
+    for _ in range(200):  # until both lines are written out
+        if os.path.exists(os.path.join(d, "out")) and open(os.path.join(d, "out"), "rb").read().count(b"\n") == 2:
+            break
+        time.sleep(0.05)
+    p.terminate()
+    p.wait(timeout=30)
+    rc, out, err = run(["state", "show", "--persist-dir", state, "--json"])
+    entries = json.loads(out) if rc == 0 else []
+    check("state show json", len(entries) == 1 and entries[0]["position"] == 8 and entries[0]["behind"] == 0
+          and entries[0]["path"].endswith("/a.log"), (rc, out, err))
+    rc, out, err = run(["state", "show", "--persist-dir", state])
+    check("state show table", rc == 0 and b"a.log" in out and b"POSITION" in out, out)
+    rc, out, err = run(["state", "show", "--persist-dir", os.path.join(d, "nothing")])
+    check("state show empty", rc == 0 and b"no saved positions" in err, err)
+    rc, _, err = run(["state", "frob"])
+    check("state bad subcommand", rc == 2 and b"usage: logferry state show" in err, err)
+
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
