@@ -736,11 +736,13 @@ std::unique_ptr<SourceDriver> build_file(OptionReader& r, const BuildContext& ct
 
   std::string s;
   if (wildcard) {
-    if (!r.string("base-dir", &c.base_dir)) {
+    bool has_dir = r.string("base-dir", &c.base_dir);
+    bool has_pattern = r.string("filename-pattern", &c.pattern);
+    if (!has_dir) {
       r.diag()->error(r.last_location(), "wildcard-file() needs base-dir()", "e.g. wildcard-file(base-dir(\"/var/log/app\") filename-pattern(\"*.log\"))");
       return nullptr;
     }
-    if (!r.string("filename-pattern", &c.pattern)) {
+    if (!has_pattern) {
       r.diag()->error(r.last_location(), "wildcard-file() needs filename-pattern()", "e.g. filename-pattern(\"*.log\")");
       return nullptr;
     }

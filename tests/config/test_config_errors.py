@@ -235,6 +235,39 @@ ERRORS = [
         """)},
      "bad.conf:3:50: error: unknown option 'creat-dirs' in file() destination",
      "did you mean 'create-dirs'?"),
+    # ---- file sources ----
+    ("glob in a file() source's directory",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s_app { file("/var/log/*/app.log"); };
+        log { source(s_app); };
+        """)},
+     "bad.conf:2:21: error: file(\"/var/log/*/app.log\"): a glob is allowed in the file name only",
+     "for several directories use wildcard-file(base-dir(...) filename-pattern(...) recursive(yes))"),
+    ("wildcard-file() without base-dir()",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s_app { wildcard-file(filename-pattern("*.log")); };
+        log { source(s_app); };
+        """)},
+     Line(r"bad\.conf:2:\d+: error: wildcard-file\(\) needs base-dir\(\)"),
+     'e.g. wildcard-file(base-dir("/var/log/app") filename-pattern("*.log"))'),
+    ("unknown option in wildcard-file()",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s_app { wildcard-file(base-dir("/var/log") filename-pattern("*.log") max-file(10)); };
+        log { source(s_app); };
+        """)},
+     "bad.conf:2:77: error: unknown option 'max-file' in wildcard-file() source",
+     "did you mean 'max-files'?"),
+    ("bad monitor-method()",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s_app { file("/var/log/app.log" monitor-method(fanotify)); };
+        log { source(s_app); };
+        """)},
+     Line(r"bad\.conf:2:\d+: error: .*fanotify.*"),
+     Hint(r".*")),
     ("unknown option in options {}",
      {"bad.conf": conf("""
         @version: 4.0
@@ -821,7 +854,7 @@ def run_error_case(root, name, files, expected, hint):
 def run_valid_case(root, name, files, stdout_lines, warnings):
     global passed
     write_files(root, files)
-    path = "good.conf" if files else str(REPO / "conf" / "server.conf")
+    path = "good.conf" if files else str(REPO / name)
     rc, out, err = check(root, path)
     if rc != 0:
         return fail(name, f"exit {rc}, expected 0", err)
