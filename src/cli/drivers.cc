@@ -1,6 +1,7 @@
 // Every driver this binary knows, for config loading.
 #include "cli/commands.h"
 #include "client/file_source.h"
+#include "client/pipe_source.h"
 #include "client/unix_source.h"
 #include "core/config.h"
 #include "relay/network_destination.h"
@@ -16,6 +17,7 @@ const DriverRegistry& all_drivers() {
     register_internal_source(r);
     register_network_sources(r);
     register_unix_sources(r);
+    register_pipe_sources(r);
     register_file_sources(r);
     register_file_destinations(r);
     register_usertty_destination(r);
