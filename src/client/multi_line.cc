@@ -43,8 +43,9 @@ void read_multi_line_options(OptionReader& r, MultiLineOptions* o) {
     bool given = false;
     Location loc;
   };
-  Pattern patterns[] = {{"multi-line-prefix", &o->prefix}, {"multi-line-garbage", &o->garbage},
-                        {"multi-line-suffix", &o->suffix}};
+  Pattern patterns[] = {{"multi-line-prefix", &o->prefix, false, {}},
+                        {"multi-line-garbage", &o->garbage, false, {}},
+                        {"multi-line-suffix", &o->suffix, false, {}}};
   for (auto& p : patterns) {
     std::string text;
     if (!r.string(p.name, &text)) continue;
@@ -99,8 +100,8 @@ void read_multi_line_options(OptionReader& r, MultiLineOptions* o) {
   if (r.integer("multi-line-timeout", &seconds, 0, 86400)) o->timeout_ms = seconds * 1000;
 }
 
-MultiLineAssembler::MultiLineAssembler(const MultiLineOptions& options, size_t max_size)
-    : options_(options), max_size_(max_size == 0 ? 1 : max_size) {
+MultiLineAssembler::MultiLineAssembler(const MultiLineOptions& options, size_t max_size, uint64_t start_position)
+    : options_(options), max_size_(max_size == 0 ? 1 : max_size), last_end_(start_position), settled_(start_position) {
   if (options_.mode == Mode::kPrefixGarbage) end_re_ = options_.garbage.get();
   if (options_.mode == Mode::kPrefixSuffix) end_re_ = options_.suffix.get();
 }

@@ -59,7 +59,9 @@ class MultiLineAssembler {
  public:
   using Sink = std::function<void(std::string_view message, uint64_t end_position, bool truncated)>;
 
-  MultiLineAssembler(const MultiLineOptions& options, size_t max_size);
+  // `start_position`: where reading starts (a saved position), which is
+  // what settled_position() says until a line is settled.
+  MultiLineAssembler(const MultiLineOptions& options, size_t max_size, uint64_t start_position = 0);
 
   // `line_truncated`: the reader already cut this line (it was longer than
   // its limit); the message holding it is marked truncated.
