@@ -1,6 +1,17 @@
-// network() and syslog() destinations: sending messages onward over TCP or
-// UDP, BSD syslog (RFC 3164) or RFC 5424, with reconnection, failover to
-// other servers and failback to the primary.
+// network(), syslog() and network-load-balancer() destinations: sending
+// messages onward over TCP or UDP, BSD syslog (RFC 3164) or RFC 5424, with
+// reconnection, failover to other servers and failback to the primary, or
+// batches spread round-robin over several servers.
+//
+// The parts, each in its own file:
+//   network_options.cc      the config: options, checks, describe()
+//   network_destination.cc  the running destination: pending buffer,
+//                           delivery tracking, which server gets a batch
+//                           (failover, failback, round-robin), shutdown
+//   server_link.{h,cc}      one connection slot: connect, reconnect, backoff
+//   connection.{h,cc}       one socket: writes, loss estimate, resolution
+//   wire_format.{h,cc}      what one message becomes on the wire
+//   delivery_marks.h        which engine flushes have been taken
 #pragma once
 
 #include <cstddef>
@@ -23,8 +34,9 @@ struct NetworkDestinationConfig {
   //   kTemplate: the template's text, sent as given (network() template()).
   enum class Format { kRfc3164, kRfc5424, kTemplate };
 
-  std::string driver = "network";    // "network" or "syslog": for describe()
-  std::vector<std::string> servers;  // [0] the primary, then failover servers
+  std::string driver = "network";    // "network", "syslog" or "network-load-balancer": for describe()
+  std::vector<std::string> servers;  // [0] the primary, then failover servers (round-robin: every target)
+  bool round_robin = false;          // network-load-balancer(): a connection per server, batches in turn
   int port = 514;
   bool tcp = true;
   int ip_protocol = 4;  // 4 or 6: which addresses of a name are used
@@ -52,10 +64,17 @@ struct NetworkDestinationConfig {
 // One line for `logferry check`, e.g. "network() tcp logs.example.com:514".
 std::string describe_network_destination(const NetworkDestinationConfig& c);
 
+// "host:port", or "[v6addr]:port".
+std::string host_port(const std::string& host, int port);
+
 // The largest UDP payload over IPv4; longer datagrams are cut (counted as
 // truncated).
 constexpr size_t kMaxDatagram = 65507;
 
 void register_network_destinations(DriverRegistry& registry);
+
+// The running destination for a validated config (the drivers create it;
+// tests may too).
+std::unique_ptr<Destination> make_network_destination(const NetworkDestinationConfig& c);
 
 }  // namespace logferry

@@ -12,10 +12,14 @@ datagram per message on UDP (cut at 65507 bytes), delivery A -> B field by
 field, B stopped and restarted mid-stream (A reconnects, nothing that waited
 is lost, the loss report is on A's stderr), a connection reset by the peer
 (the loss estimate covers what the peer did not read), failover to the
-second server and failback to the primary, the pending-buffer cap
+second server and failback to the primary, round-robin over two receivers
+with network-load-balancer() (every line exactly once; a receiver that goes
+away or is down from the start gets nothing more), the loss and reconnect
+reports in a file fed by internal(), the pending-buffer cap
 (log-fifo-size(): the newest messages are dropped and counted), shutdown
 with the server down and with a backlog, `logferry check`, and a real
-syslog-ng parsing what A sends.
+syslog-ng parsing what A sends.  Delivery tracking (taken_through) is
+checked by taken_through_check.cc.
 
 Usage: test_network_destination.py LOGFERRY_BINARY [unittest args]
 """
@@ -517,6 +521,94 @@ class NetworkDestinationTest(h.ServerTest):
         self.stop_ok(a)
         self.stop_ok(b2)
 
+    # -- round-robin ---------------------------------------------------------
+
+    def test_round_robin_spreads_lines_exactly_once(self):
+        """network-load-balancer(targets(...)): batches go to the two
+        receivers in turn; every line arrives exactly once.  When one
+        receiver goes away, the other gets everything sent after that."""
+        port = h.free_port()
+        out1, out2 = self.path("b1.log"), self.path("b2.log")
+        b1 = self.start_b(port, out1, name="B1", ip="127.0.0.1")
+        b2 = self.start_b(port, out2, name="B2", ip="127.0.0.2")
+        a = self.start_a(f'network-load-balancer(targets("127.0.0.1" "127.0.0.2") port({port}) time-reopen(1))')
+        n, chunk = 2000, 100
+        for k in range(0, n, chunk):  # one connection per chunk: many batches
+            h.tcp_send(a.in_port, lines_3164(b"rr", chunk, start=k))
+        h.wait_until(lambda: h.count_lines(out1) + h.count_lines(out2) >= n,
+                     what=lambda: f"{n} lines over both (have {h.count_lines(out1)} + {h.count_lines(out2)})")
+        got1, got2 = h.read_lines(out1), h.read_lines(out2)
+        self.assertGreater(len(got1), n // 10, "the first receiver got almost nothing")
+        self.assertGreater(len(got2), n // 10, "the second receiver got almost nothing")
+        self.assertEqual(sorted(got1 + got2), sorted(expected_b_records(b"rr", n)))
+        # Each receiver gets whole batches, in order.
+        number = lambda rec: int(rec.split("|")[4].split()[-1])  # noqa: E731
+        self.assertEqual(got1, sorted(got1, key=number))
+        self.assertEqual(got2, sorted(got2, key=number))
+
+        # B1 goes away: what A sends after it noticed goes to B2 only.
+        self.stop_ok(b1)
+        self.wait_stderr(a, LOSS_RE.pattern, "the loss report")
+        before2 = h.count_lines(out2)
+        h.tcp_send(a.in_port, lines_3164(b"rr", 500, start=n))
+        got2 = self.wait_lines(out2, before2 + 500, b2)
+        self.assertEqual(got2[before2:], expected_b_records(b"rr", 500, start=n))
+        stats = self.stop_ok(a)
+        self.stop_ok(b2)
+        c = self.dest_counters(stats)
+        self.assertEqual((c["in"], c["out"], c["dropped_queue_full"], c["errors"]), (n + 500, n + 500, 0, 0), stats)
+
+    def test_round_robin_server_down_at_start(self):
+        """A target that is down from the start gets nothing; the other gets
+        every line; the failures are reported."""
+        port = h.free_port()
+        out2 = self.path("b2.log")
+        b2 = self.start_b(port, out2, name="B2", ip="127.0.0.2")
+        a = self.start_a(f'network-load-balancer(targets("127.0.0.1" "127.0.0.2") port({port}) time-reopen(1))')
+        for k in range(0, 1000, 100):
+            h.tcp_send(a.in_port, lines_3164(b"rd", 100, start=k))
+        self.assertEqual(self.wait_lines(out2, 1000, b2), expected_b_records(b"rd", 1000))
+        self.assertIn(f"cannot connect to 127.0.0.1:{port}", a.stderr_text())
+        stats = self.stop_ok(a)
+        self.stop_ok(b2)
+        c = self.dest_counters(stats)
+        self.assertEqual((c["in"], c["out"], c["dropped_queue_full"]), (1000, 1000, 0), stats)
+
+    # -- logferry's own log --------------------------------------------------
+
+    def test_loss_and_reconnect_reported_to_internal(self):
+        """With internal() routed to a file: a killed receiver gives a
+        warning "connection to ... lost (...); up to N messages may be lost",
+        and the reconnect a notice."""
+        pb, pa = h.free_port(), h.free_port()
+        out, internal = self.path("b.log"), self.path("internal.log")
+        b = self.start_b(pb, out)
+        conf = (f"@version: 4.0\noptions {{ keep-hostname(yes); stats-freq(0); }};\n"
+                f'source s {{ network(ip("127.0.0.1") port({pa}) transport("tcp")); }};\n'
+                f"source s_int {{ internal(); }};\n"
+                f'destination d {{ network("127.0.0.1" port({pb}) time-reopen(1)); }};\n'
+                f'destination d_int {{ file({h.config_string(internal)} template("$LEVEL_NUM $PROGRAM $MSG\\n")); }};\n'
+                f"log {{ source(s); destination(d); flags(flow-control); }};\n"
+                f"log {{ source(s_int); destination(d_int); }};\n")
+        a = self.start_lf("A", conf, [("127.0.0.1", pa, "tcp")])
+        h.tcp_send(pa, lines_3164(b"i", 200))
+        self.wait_lines(out, 200, b)
+        b.kill()
+        loss = re.compile(rf"^4 logferry destination network\(\) tcp 127\.0\.0\.1:{pb}: "
+                          rf"connection to 127\.0\.0\.1:{pb} lost \([^)]*\); up to \d+ messages may be lost", re.M)
+        h.wait_until(lambda: loss.search((h.read_bytes(internal) or b"").decode()), proc=a.proc,
+                     what=lambda: f"the loss report in {internal}; it has:\n{(h.read_bytes(internal) or b'').decode()}")
+        b = self.start_b(pb, out, name="B-again")
+        h.tcp_send(pa, lines_3164(b"i", 10, start=200))
+        notice = re.compile(rf"^5 logferry destination network\(\) tcp 127\.0\.0\.1:{pb}: connected to 127\.0\.0\.1:{pb}",
+                            re.M)
+        h.wait_until(lambda: notice.search((h.read_bytes(internal) or b"").decode()), proc=a.proc,
+                     what=lambda: f"the reconnect notice in {internal}; it has:\n{(h.read_bytes(internal) or b'').decode()}")
+        self.stop_ok(a)
+        self.stop_ok(b)
+        # Also on stderr, as before.
+        self.assertRegex(a.stderr, rf"logferry: destination network\(\) tcp 127\.0\.0\.1:{pb}: connection to .* lost")
+
     # -- bounds and shutdown -------------------------------------------------
 
     def test_pending_cap_drops_newest(self):
@@ -602,6 +694,42 @@ class NetworkDestinationTest(h.ServerTest):
         self.assertIn("expected the host to send to in network() destination", err)
         self.assertIn('transport("tls") is not supported yet', err)
         self.assertIn("unknown option 'server' in failover() of syslog() destination", err)
+
+    def test_check_load_balancer(self):
+        """network-load-balancer(): syslog-ng's spelling (targets() may be
+        bare words), what `logferry check` prints, and its errors."""
+        conf = self.path("c.conf")
+        with open(conf, "w") as f:
+            f.write('@version: 4.0\nsource s { network(port(5140)); };\n'
+                    'destination d {\n'
+                    '  network-load-balancer(targets(logs1 "logs2.example.com" "::1") port(6514) flags(syslog-protocol));\n'
+                    '  network-load-balancer(targets("u1" "u2") transport("udp"));\n'
+                    '};\nlog { source(s); destination(d); };\n')
+        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = r.stdout.decode(), r.stderr.decode()
+        self.assertEqual(r.returncode, 0, err)
+        self.assertIn("    network-load-balancer() tcp round-robin(logs1:6514 logs2.example.com:6514 [::1]:6514)\n", out)
+        self.assertIn("    network-load-balancer() udp round-robin(u1:514 u2:514)\n", out)
+
+        with open(conf, "w") as f:
+            f.write('@version: 4.0\nsource s { network(port(5140)); };\n'
+                    'destination d {\n'
+                    '  network-load-balancer(targets("a") failover(servers("b")));\n'
+                    '  network-load-balancer("x" targets("y"));\n'
+                    '  network-load-balancer(port(514));\n'
+                    '  network-load-balancer(targets());\n'
+                    '};\nlog { source(s); destination(d); };\n')
+        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = r.stderr.decode()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(":4:", err)
+        self.assertIn("error: failover() cannot be used in network-load-balancer()", err)
+        self.assertIn("hint: its targets() already stand in for each other", err)
+        self.assertIn("error: network-load-balancer() takes its servers in targets(), not as a value", err)
+        self.assertNotIn("unknown option 'targets'", err)
+        self.assertIn("error: network-load-balancer() needs targets()", err)
+        self.assertIn("error: targets() of network-load-balancer() destination lists no server", err)
+        self.assertIn('hint: write network-load-balancer(targets("logs1.example.com" "logs2.example.com") port(514))', err)
 
     # -- a real syslog-ng receiving ------------------------------------------
 
