@@ -416,6 +416,9 @@ class Engine::Impl {
   std::thread out_thread_;
   std::string hostname_;
 
+  // Declared before the sources and destinations, so that it outlives
+  // them: a destination may still report (internal_log) while destroyed.
+  std::mutex mu_;
   std::vector<std::unique_ptr<SourceRuntime>> sources_;
   int internal_ = -1;  // index into sources_ of the internal() source
   std::vector<std::vector<const LogPath*>> paths_;      // per source block
@@ -426,7 +429,6 @@ class Engine::Impl {
   uint64_t batch_seq_ = 0;                // output thread: batches routed so far
   std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all
 
-  std::mutex mu_;
   std::deque<Batch*> queue_;
   std::vector<Batch*> free_;
   std::vector<std::pair<int, std::string>> pending_internal_;
