@@ -16,6 +16,9 @@ namespace logferry {
 
 namespace {
 constexpr size_t kBatchSize = 512;  // messages per hand-off
+// At shutdown, how long batches may wait for a destination that takes
+// nothing (e.g. its server is away) before they are given up.
+constexpr uint64_t kShutdownWaitMs = 10000;
 
 // Messages from one source, on their way to the output thread.
 struct Batch {
@@ -228,21 +231,59 @@ class Engine::Impl {
   }
 
   // Output thread: routes every queued batch through the log paths.
+  // Whether a batch must wait: its source is flow-controlled and a
+  // destination it reaches is not accepting.
+  bool must_wait(const Batch& b) const {
+    const auto* rt = static_cast<const SourceRuntime*>(b.origin);
+    if (!rt || !rt->flow_control) return false;
+    for (const Destination* d : reachable_[static_cast<size_t>(b.def)])
+      if (!d->accepting()) return true;
+    return false;
+  }
+
   void on_output_wakeup() {
+    if (output_closed_) return;
     while (true) {
       Batch* b = nullptr;
-      bool done;
+      bool done, input_done;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (!queue_.empty()) {
-          b = queue_.front();
-          queue_.pop_front();
-        }
-        done = input_done_ && queue_.empty() && !b;
+        if (!queue_.empty()) b = queue_.front();
+        input_done = input_done_;
+        done = input_done_ && queue_.empty();
       }
       if (!b) {
         if (done) shutdown_output();
         return;
+      }
+      if (must_wait(*b)) {
+        // Look again shortly; at shutdown give up after a while: the batch
+        // is not delivered (counted; a file source's position stays before
+        // it, so the next start reads it again).
+        uint64_t now = uv_now(&out_loop_);
+        if (blocked_since_ == 0) blocked_since_ = now;
+        if (!(input_done && now - blocked_since_ >= kShutdownWaitMs)) {
+          if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_)))
+            uv_timer_start(&retry_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_output_wakeup(); }, 20, 0);
+          return;
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          queue_.pop_front();
+          queued_msgs_ -= b->messages.size();
+        }
+        Counters::add(b->source_counters->dropped_queue_full, b->messages.size());
+        if (!b->messages.empty())
+          internal_log(4, "shutting down: " + std::to_string(b->messages.size()) +
+                              " messages were not delivered (a destination took nothing more)");
+        std::lock_guard<std::mutex> lock(mu_);
+        free_.push_back(b);
+        continue;
+      }
+      blocked_since_ = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.pop_front();
       }
       route_batch(*b);
       if (!b->marks.empty()) {
@@ -357,6 +398,7 @@ class Engine::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&out_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&out_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ack_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
   }
 
   void stop_input() {
@@ -376,6 +418,16 @@ class Engine::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&in_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
     if (stats_timer_started_) uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
+  }
+
+  // The destinations a path (and its forks) can deliver to.
+  void collect_destinations(const LogPath& p, std::vector<const Destination*>* out) {
+    for (const auto& step : p.steps) {
+      if (step.kind == PathStep::Kind::kDestination)
+        for (const auto& d : dests_[static_cast<size_t>(step.destination)])
+          if (std::find(out->begin(), out->end(), d.get()) == out->end()) out->push_back(d.get());
+      for (const auto& f : step.forks) collect_destinations(*f, out);
+    }
   }
 
   // Gives every filter step its counters and a name for the stats.
@@ -411,7 +463,7 @@ class Engine::Impl {
   uv_loop_t out_loop_{};
   uv_async_t in_async_{}, out_async_{}, stop_async_{};
   uv_signal_t sigterm_{}, sigint_{}, sigusr1_{}, sighup_{};
-  uv_timer_t out_timer_{}, stats_timer_{}, ack_timer_{};
+  uv_timer_t out_timer_{}, stats_timer_{}, ack_timer_{}, retry_timer_{};
   bool stats_timer_started_ = false;
   std::thread out_thread_;
   std::string hostname_;
@@ -427,6 +479,8 @@ class Engine::Impl {
   std::vector<std::pair<std::string, Counters*>> filter_stats_;
   std::vector<Destination*> dirty_;
   uint64_t batch_seq_ = 0;                // output thread: batches routed so far
+  uint64_t blocked_since_ = 0;            // output thread: when the front batch began to wait (0: not)
+  std::vector<std::vector<const Destination*>> reachable_;  // per source block: destinations its paths reach
   std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all
 
   std::deque<Batch*> queue_;
@@ -478,6 +532,12 @@ bool Engine::Impl::start() {
     dests_.push_back(std::move(ds));
   }
 
+  reachable_.resize(cfg_->sources.size());
+  for (size_t s = 0; s < cfg_->sources.size(); ++s) {
+    for (const auto* list : {&paths_[s], &fallbacks_[s]})
+      for (const LogPath* p : *list) collect_destinations(*p, &reachable_[s]);
+  }
+
   for (size_t s = 0; s < cfg_->sources.size(); ++s) {
     const auto& def = cfg_->sources[s];
     for (size_t k = 0; k < def.drivers.size(); ++k) {
@@ -510,7 +570,8 @@ int Engine::Impl::run() {
   uv_async_init(&out_loop_, &out_async_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->on_output_wakeup(); });
   uv_timer_init(&out_loop_, &out_timer_);
   uv_timer_init(&out_loop_, &ack_timer_);
-  in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = ack_timer_.data = this;
+  uv_timer_init(&out_loop_, &retry_timer_);
+  in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = ack_timer_.data = retry_timer_.data = this;
 
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_}) {
     uv_signal_init(&in_loop_, sig);

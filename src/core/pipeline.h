@@ -101,6 +101,11 @@ class Destination {
   // handed to any destination; one that holds nothing unwritten returns it.
   // Synchronous writers have taken everything once flush() returns.
   virtual uint64_t taken_through(uint64_t latest) const { return latest; }
+  // Flow control through a destination: false while it holds as much as
+  // it should (e.g. a network destination whose server is away).  Batches
+  // of flow-controlled sources that reach it then wait in the queue (and
+  // their sources pause) instead of being dropped by the destination.
+  virtual bool accepting() const { return true; }
   Counters counters;
   bool flush_pending = false;  // the engine's mark: delivered to since the last flush
   uint64_t flush_seq = 0;      // the number of the current or last flush

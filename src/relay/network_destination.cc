@@ -124,6 +124,13 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
                    kGraceCheckMs, kGraceCheckMs);
   }
 
+  // Flow-controlled sources wait while half the pending cap is used, so
+  // that the cap (and its drops) is reached only by sources that do not
+  // wait (e.g. UDP).
+  bool accepting() const override {
+    return pending_.size() < cfg_.max_pending_bytes / 2 && pending_msgs_ < cfg_.max_pending_messages / 2;
+  }
+
   uint64_t taken_through(uint64_t latest) const override {
     return marks_.taken_through(latest, taken_offset(), base_ + pending_.size());
   }
