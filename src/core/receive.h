@@ -2,6 +2,7 @@
 // and StreamSource, the listener for stream sockets (TCP and unix-stream).
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -134,6 +135,7 @@ class StreamSource : public Source {
   }
 
   bool listen_on(uv_stream_t* listener, std::string* error, const std::string& what) {
+    reserve_descriptors();
     listener_ = listener;
     listener->data = this;
     int rc = uv_listen(listener, 1024, [](uv_stream_t* s, int status) {
@@ -151,8 +153,38 @@ class StreamSource : public Source {
   virtual int init_connection(Connection* c) = 0;
   virtual std::string peer_of(Connection* c) = 0;
 
+  // Makes room for max-connections() file descriptors (raising the soft
+  // limit up to the hard one) and keeps a reserve for files and other
+  // sockets.  Connections beyond what the limit allows are refused and
+  // counted like those beyond max-connections(): reaching EMFILE would make
+  // libuv accept and close waiting peers itself, uncounted.
+  void reserve_descriptors() {
+    constexpr rlim_t kReserve = 256;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = static_cast<rlim_t>(max_connections_) + kReserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+      rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+      int allowed = rl.rlim_cur > kReserve ? static_cast<int>(rl.rlim_cur - kReserve) : static_cast<int>(rl.rlim_cur / 2);
+      if (allowed < max_connections_) {
+        host_->internal_log(4, "max-connections(" + std::to_string(max_connections_) + ") is more than the open-file limit (" +
+                                   std::to_string(rl.rlim_cur) + ") allows; at most " + std::to_string(allowed) +
+                                   " connections are accepted (raise LimitNOFILE / ulimit -n)");
+        max_connections_ = std::max(1, allowed);
+      }
+    }
+  }
+
   void on_connection(int status) {
-    if (status < 0 || !listening_) return;
+    if (!listening_) return;
+    if (status < 0) {
+      Counters::add(counters.errors);
+      return;
+    }
     conns_.emplace_back(this, recv_.framing, recv_.log_msg_size);
     Connection* c = &conns_.back();
     c->self = std::prev(conns_.end());

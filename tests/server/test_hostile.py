@@ -7,6 +7,7 @@ never write outside the directory its file() template names."""
 import os
 import random
 import resource
+import select
 import socket
 import unittest
 
@@ -14,6 +15,8 @@ import lfharness as h
 
 MSG_SIZE = 8192       # log-msg-size() of the test server
 RSS_LIMIT_KB = 200 * 1024
+MANY_CONNECTIONS = 5000  # held open at once by test_many_connections
+ACCEPT_WINDOW = 128      # connections it lets wait for logferry's accept()
 
 
 class HostileTest(h.ServerTest):
@@ -246,40 +249,134 @@ class HostileTest(h.ServerTest):
 
     # -- many connections -----------------------------------------------------------
 
-    def test_many_connections(self):
-        want = 2500
+    def raise_fd_limit(self, need):
+        """Raises this process's soft RLIMIT_NOFILE to at least `need` (the
+        logferry started next inherits it); skips when the hard limit is
+        lower.  Restored after the test."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        need = 2 * want + 200
-        if soft < need:
+        if soft != resource.RLIM_INFINITY and soft < need:
             if hard != resource.RLIM_INFINITY and hard < need:
                 self.skipTest(f"RLIMIT_NOFILE hard limit {hard} < {need}")
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))  # logferry inherits it
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+
+    def test_many_connections(self):
+        """5,000 connections at once, each stalled on half a line: logferry
+        holds them all with bounded memory, a client outside them is served
+        meanwhile, every line arrives once they complete it, and closed
+        connections are released."""
+        want = MANY_CONNECTIONS
+        # This process and logferry each hold one descriptor per connection
+        # (RLIMIT_NOFILE is per process), plus a few of their own.
+        self.raise_fd_limit(want + 256)
         lf = self.server(max_connections=want + 100)
         base_fds = lf.open_fds()
+        accepted = lambda: lf.open_fds() - base_fds
         socks = []
         try:
+            # Connect at the pace logferry accepts: at most about
+            # ACCEPT_WINDOW connections wait in the kernel's accept queue,
+            # below the listen backlog (1024, or net.core.somaxconn if
+            # smaller).  A full queue makes the kernel drop SYNs, and each
+            # dropped SYN stalls its connect() for 1 s, 3 s, 7 s... (SYN
+            # retransmissions): the test would then measure the kernel's
+            # timers on a slow (ASan, loaded) machine rather than logferry.
             for i in range(want):
-                socks.append(h.tcp_connect(lf.port, timeout=20))
-            # All open at once; every one sends a line.
+                if i >= ACCEPT_WINDOW and i % (ACCEPT_WINDOW // 2) == 0:
+                    h.wait_until(lambda: accepted() >= i - ACCEPT_WINDOW, timeout=60, proc=lf.proc,
+                                 what=lambda: f"logferry to accept {i - ACCEPT_WINDOW} connections "
+                                              f"(accepted {accepted()})")
+                s = h.tcp_connect(lf.port, timeout=30)
+                socks.append(s)
+                # Half a line, then nothing (a stalled client).
+                s.sendall(b"<13>Nov 28 08:00:00 many conn: number")
+            h.wait_until(lambda: accepted() >= want, timeout=60, proc=lf.proc,
+                         what=lambda: f"logferry to hold all {want} connections (holds {accepted()})")
+            print(f"  logferry holds {accepted()} connections", flush=True)
+            # A client outside the crowd is unaffected.
+            self.assert_alive_and_serving(lf, "during many connections")
+            stats = lf.snapshot_stats()
+            self.assertEqual(h.source_totals(stats)["errors"], 0, stats)
+            # Every stalled client completes its line.
             for i, s in enumerate(socks):
-                s.sendall(b"<13>Nov 28 08:00:00 many conn: number %d\n" % i)
-            self.wait_lines(self.all, want, lf, timeout=40)
-            h.wait_until(lambda: lf.open_fds() >= base_fds + want, what="logferry to hold every connection",
-                         proc=lf.proc)
+                s.sendall(b" %d\n" % i)
+            self.wait_lines(self.all, want + 1, lf, timeout=60)
         finally:
             for s in socks:
                 s.close()
         # Closed connections are released.
-        h.wait_until(lambda: lf.open_fds() <= base_fds + 5, timeout=20,
-                     what="logferry to close the connections", proc=lf.proc)
+        h.wait_until(lambda: accepted() <= 5, timeout=60, proc=lf.proc,
+                     what=lambda: f"logferry to close the connections (still {accepted()} open)")
         self.assert_rss_bounded(lf, f"{want} connections")
         self.assert_alive_and_serving(lf, "after many connections")
         stats = self.stop_ok(lf)
         lines = h.read_lines(self.all)
-        self.assertEqual(sorted(lines[:want]), sorted(f"many|conn|number {i}" for i in range(want)))
-        self.assertEqual(len(lines), want + 1)
+        self.assertEqual(lines[0], "okhost|okprog|still serving during many connections")
+        self.assertEqual(sorted(lines[1:want + 1]), sorted(f"many|conn|number {i}" for i in range(want)))
+        self.assertEqual(lines[want + 1:], ["okhost|okprog|still serving after many connections"])
+        # Every message counted in and out; no connection refused, cut or dropped.
         src = h.source_totals(stats)
-        self.assertEqual((src["in"], src["errors"]), (want + 1, 0), stats)
+        dst = stats["destination"]["d#0"]
+        self.assertEqual((src["in"], src["errors"], src["truncated"], src["dropped_queue_full"]),
+                         (want + 2, 0, 0, 0), stats)
+        self.assertEqual((dst["in"], dst["out"], dst["errors"], dst["dropped_queue_full"]), (want + 2, want + 2, 0, 0),
+                         stats)
+
+    def test_fd_limit_refusals_counted(self):
+        """Started with a low open-file limit (RLIMIT_NOFILE below what
+        max-connections() lets in), logferry raises its soft limit or caps
+        its connections below it: accept() never fails with EMFILE (libuv
+        would then accept and close waiting peers itself, uncounted), and
+        each refused connection is counted in errors."""
+        fd_limit, n = 64, 128
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < n + 256:
+            self.skipTest(f"RLIMIT_NOFILE hard limit {hard} < {n + 256}")
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, hard))  # logferry inherits it
+        try:
+            lf = self.server(max_connections=1000)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n + 256, hard))
+        socks = []
+        for i in range(n):
+            s = h.tcp_connect(lf.port)
+            s.sendall(b"<13>Nov 28 08:00:00 fds conn: number %d\n" % i)
+            socks.append(s)
+
+        def closed_by_server(s):
+            r, _, _ = select.select([s], [], [], 0)
+            if not r:
+                return False
+            try:
+                return s.recv(1, socket.MSG_PEEK) == b""
+            except ConnectionResetError:
+                return True
+
+        def decided():
+            got = set(h.read_lines(self.all))
+            return sum(f"fds|conn|number {i}" in got or closed_by_server(s) for i, s in enumerate(socks))
+
+        # Each connection is either served (its line arrives) or closed by logferry.
+        h.wait_until(lambda: decided() == n, proc=lf.proc,
+                     what=lambda: f"each of {n} connections served or closed ({decided()} are)")
+        closed = sum(closed_by_server(s) for s in socks)
+        with open(f"/proc/{lf.pid}/limits") as f:
+            soft_now = int(next(l for l in f if l.startswith("Max open files")).split()[3])
+        # Either logferry raised its soft limit to fit max-connections() (the
+        # hard limit allows it here) and served everyone, or it refused some,
+        # each counted below.
+        self.assertTrue(closed > 0 or soft_now >= n + 256,
+                        f"all {n} held with an open-file limit of {soft_now}: cannot be")
+        self.wait_lines(self.all, n - closed, lf)
+        self.assertTrue(lf.alive())
+        for s in socks:
+            s.close()
+        stats = self.stop_ok(lf)
+        src = h.source_totals(stats)
+        self.assertEqual((src["in"], src["errors"]), (n - closed, closed),
+                         f"{closed} connections closed for lack of file descriptors: "
+                         f"expected each counted in errors; {stats}")
 
     def test_max_connections_limit(self):
         limit, extra = 20, 5
