@@ -4,23 +4,40 @@
 // events; a directory watch reports its files' writes, creations and
 // renames) and rescanned on events; where a watch cannot be had, or with
 // monitor-method(poll), they are polled every follow-freq() seconds.
+// Rescans and the checks events ask for run even while reading is paused
+// (they emit nothing), so that a rotation is seen while the old name still
+// names the file, however far behind the reading is.
 //
 // Rotation: a followed path that now names another file (or none) keeps its
-// reader, which reads the old file to its end and lets it go only after it
-// stayed unchanged for rotate-wait; the new file is read from its start.  A
-// file that shrank below the position was truncated (copytruncate): the
-// lines not yet read are looked for in a sibling with the same first bytes
-// (the copy), then the file is read again from 0.
+// reader, which reads the old file to its end and lets it go only once it
+// is read to its end and stayed unchanged for rotate-wait; the new file is
+// read from its start.  A file that shrank below the position, or whose
+// first bytes changed, was truncated (copytruncate): the lines not yet read
+// are looked for in a sibling with the same first bytes (the copy), then
+// the file is read again from 0.  A saved position is used only for the
+// same inode with the same birth time and first bytes (a reused inode is a
+// new file).
+//
+// Symlinks: a followed path that is a symlink is followed to its target,
+// whose directory is watched too (writes to the target are reported there).
 //
 // Positions: each line marks its end as a position (SourceHost::
 // mark_position); once every destination took it, acknowledged() moves the
 // file's saved position there, and the state file is written at most once
 // a second and at shutdown.
+//
+// Flow control: a full queue pauses the source (files stay in the ready
+// list and are read again on resume).  Beyond that, at most
+// kMaxUnacknowledged bytes of lines may be on their way (marked, not yet
+// acknowledged) over all the source's files: a destination that takes its
+// messages late (a slow network peer) stops the reading instead of
+// collecting the files in its buffer.
 #include "client/file_source.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -31,6 +48,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 #include "client/file_reader.h"
@@ -47,6 +65,7 @@ constexpr size_t kReadBudget = 1 << 20;      // bytes per file per turn: big fil
 constexpr uint64_t kSaveIntervalMs = 1000;    // the state file is written at most this often
 constexpr int kFullCheckEvery = 10;           // with inotify, every file is also checked every 10 ticks
 constexpr size_t kRotatedCandidates = 64;     // siblings examined when looking for a rotated copy
+constexpr uint64_t kMaxUnacknowledged = 8 << 20;   // bytes of lines on their way, per source
 
 const std::string& local_host() {
   static const std::string name = [] {
@@ -102,7 +121,7 @@ class FileSource : public Source {
   }
   void resume() override {
     paused_ = false;
-    if (!ready_.empty() || rescan_pending_) uv_idle_start(&idle_, on_idle);
+    wake();
   }
   bool always_flow_controlled() const override { return true; }
   void acknowledged(uint32_t stream, uint64_t position) override;
@@ -113,6 +132,7 @@ class FileSource : public Source {
     std::unique_ptr<FileReader> reader;
     std::unique_ptr<MultiLineAssembler> multi;
     uint64_t acked = 0;            // every destination took the lines before this
+    uint64_t marked = 0;           // the last position handed to mark_position()
     bool retiring = false;         // the path names another file now, or none
     bool closed = false;           // let go; kept until its last lines are acknowledged
     bool queued = false;           // in ready_
@@ -128,6 +148,7 @@ class FileSource : public Source {
   };
 
   static void on_idle(uv_idle_t* h) { static_cast<FileSource*>(h->data)->run_ready(); }
+  static void on_discover(uv_idle_t* h) { static_cast<FileSource*>(h->data)->discover(); }
   static void on_tick(uv_timer_t* t) { static_cast<FileSource*>(t->data)->tick(); }
 
   uint64_t now_ms() const { return uv_now(loop_); }
@@ -151,7 +172,17 @@ class FileSource : public Source {
   void retire(Followed* f);
   void let_go(Followed* f);
   void schedule(Followed* f);
+  void wake();
+  void request_discovery();
+  void discover();
   void run_ready();
+  bool at_eof(Followed* f) const;
+  void mark(Followed* f, uint64_t position);
+  void set_acked(Followed* f, uint64_t position);
+  void forget(uint32_t rid);
+  void drop_entry(Followed* f);
+  void watch_link_target(const std::string& path, uint32_t rid);
+  void raise_fd_limit();
   bool read_file(Followed* f);
   void emit(Followed* f, std::string_view line, bool truncated, uint64_t settled);
   void emit_message(Followed* f, std::string_view text, bool truncated);
@@ -162,11 +193,14 @@ class FileSource : public Source {
   uv_loop_t* loop_ = nullptr;
   SourceHost* host_ = nullptr;
   std::shared_ptr<PositionStore> store_;
-  uv_idle_t idle_{};
+  uv_idle_t idle_{};           // reading: runs while files are ready, unless paused or throttled
+  uv_idle_t discover_idle_{};  // rescans and checks events asked for: runs even while paused
   uv_timer_t timer_{};
   bool started_ = false;
   bool stopped_ = false;
   bool paused_ = false;
+  bool throttled_ = false;  // kMaxUnacknowledged bytes on their way: wait for acknowledgements
+  uint64_t unacked_ = 0;    // bytes marked and not acknowledged, over every file
   bool rescan_pending_ = false;
   bool warned_max_files_ = false;
   bool all_watched_ = true;  // every directory has an inotify watch
@@ -176,8 +210,11 @@ class FileSource : public Source {
   size_t active_ = 0;  // readers that follow a path (not retiring)
   std::map<uint32_t, Followed> files_;               // by reader id
   std::unordered_map<std::string, uint32_t> by_path_; // followed path -> reader id
+  std::unordered_map<std::string, uint32_t> by_target_; // target of a followed symlink -> reader id
+  std::set<std::string> link_dirs_;                     // directories watched for symlink targets
   std::map<std::string, std::unique_ptr<Watch>> watches_;
   std::deque<uint32_t> ready_;
+  std::vector<uint32_t> check_list_;  // files whose check_due is set
   std::vector<char> buf_;
 };
 
@@ -188,9 +225,12 @@ bool FileSource::start(uv_loop_t* loop, SourceHost* host, std::string* error) {
   if (!store_) return false;
   uv_idle_init(loop, &idle_);
   idle_.data = this;
+  uv_idle_init(loop, &discover_idle_);
+  discover_idle_.data = this;
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   started_ = true;
+  raise_fd_limit();
   scan();
   adopt_unclaimed_entries();
   uint64_t every = static_cast<uint64_t>(cfg_.follow_freq_ms);
@@ -206,8 +246,10 @@ void FileSource::stop() {
   // position is not saved, so the next start reads them whole.
   host_->commit();
   uv_idle_stop(&idle_);
+  uv_idle_stop(&discover_idle_);
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&discover_idle_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
   for (auto& [dir, w] : watches_) {
     uv_fs_event_stop(&w->handle);
@@ -222,6 +264,18 @@ void FileSource::stop() {
 void FileSource::drained() {
   save_positions(true);
   files_.clear();
+}
+
+// Every followed file holds a descriptor: make room for max-files() of them
+// (the soft limit is often 1024) as far as the hard limit allows.
+void FileSource::raise_fd_limit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = static_cast<rlim_t>(cfg_.max_files) * 2 + 256;  // rotated files are held a while too
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return;
+  rlim_t old = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+  if (rl.rlim_cur > old) setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 // ---- discovery ----
@@ -242,7 +296,7 @@ void FileSource::scan() {
   scan_dir(cfg_.base_dir, 0, &dirs);
   // Watches of directories that are gone.
   for (auto it = watches_.begin(); it != watches_.end();) {
-    if (std::find(dirs.begin(), dirs.end(), it->first) != dirs.end()) {
+    if (std::find(dirs.begin(), dirs.end(), it->first) != dirs.end() || link_dirs_.count(it->first)) {
       ++it;
       continue;
     }
@@ -307,16 +361,26 @@ void FileSource::on_fs_event(Watch* w, const char* filename, int events, int sta
     return;
   }
   if (filename) {
-    auto it = by_path_.find(w->dir + "/" + filename);
-    if (it != by_path_.end()) {
-      Followed& f = files_[it->second];
-      f.check_due = true;
-      schedule(&f);
+    std::string path = w->dir + "/" + filename;
+    uint32_t rid = 0;
+    if (auto it = by_path_.find(path); it != by_path_.end()) {
+      rid = it->second;
+    } else if (auto lt = by_target_.find(path); lt != by_target_.end()) {
+      rid = lt->second;  // the target of a followed symlink
+      if (!files_.count(rid)) by_target_.erase(lt);
+    }
+    if (auto f = files_.find(rid); rid != 0 && f != files_.end() && !f->second.closed) {
+      // Checked (renamed? truncated?) soon, even while reading is paused:
+      // a rotation must be seen while the old name still names the file.
+      if (!f->second.check_due) check_list_.push_back(rid);
+      f->second.check_due = true;
+      request_discovery();
+      schedule(&f->second);
     }
   }
   if ((events & UV_RENAME) || !filename) {
     rescan_pending_ = true;
-    if (!paused_) uv_idle_start(&idle_, on_idle);
+    request_discovery();
   }
 }
 
@@ -344,10 +408,21 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
       f.retiring = false;
       ++active_;
     } else {
+      // Another name of a file followed under a name it still has (a hard
+      // link, a symlink beside its target): keep following it as it is.
+      struct stat cur;
+      if (stat(f.reader->path().c_str(), &cur) == 0 && static_cast<uint64_t>(cur.st_ino) == id.ino &&
+          static_cast<uint64_t>(cur.st_dev) == id.dev)
+        return &f;
       by_path_.erase(f.reader->path());
     }
     f.reader->set_path(path);
     by_path_[path] = rid;
+    // Renamed to a name that matches too: the old name may already name a
+    // new file, which this scan may have passed over while the old name
+    // still belonged to this reader.
+    rescan_pending_ = true;
+    request_discovery();
     return &f;
   }
   if (static_cast<int64_t>(active_) >= cfg_.max_files) {
@@ -365,7 +440,7 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
   fstat(fd, &st);
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (PositionEntry* e = store_->find(key_of(id))) {
-    if (e->id.content_matches_fd(fd) && size >= e->position) {
+    if (e->id.same_inode(id) && e->id.content_matches_fd(fd) && size >= e->position) {
       start = e->position;  // where the last run stopped
     } else {
       // Truncated or replaced while logferry was down: unread lines may
@@ -374,6 +449,21 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
     }
   }
   return add_reader(path, fd, id, start, start);
+}
+
+// A followed path that is a symlink: writes to its target are reported in
+// the target's directory, which is watched too.
+void FileSource::watch_link_target(const std::string& path, uint32_t rid) {
+  struct stat lst;
+  if (lstat(path.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) return;
+  char* real = realpath(path.c_str(), nullptr);
+  if (!real) return;
+  std::string target = real;
+  free(real);
+  by_target_[target] = rid;
+  std::string dir = dir_of(target);
+  link_dirs_.insert(dir);
+  watch_dir(dir);
 }
 
 FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start,
@@ -385,11 +475,13 @@ FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, co
     f.multi = std::make_unique<MultiLineAssembler>(cfg_.multi_line, cfg_.receive.log_msg_size);
     f.multi->reset(start);
   }
-  f.acked = acked;
+  f.acked = f.marked = acked;
+  if (start > acked) mark(&f, start);  // lines before `start` are on their way (a copy read on)
   f.last_change_ms = now_ms();
   f.size_seen = start;
   by_path_[path] = rid;
   ++active_;
+  watch_link_target(path, rid);
   store_->put(key_of(id), PositionEntry{path, id, acked});
   schedule(&f);
   return &f;
@@ -410,7 +502,10 @@ bool FileSource::find_rotated_copy(const std::string& path, const FileIdentity& 
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (name != base && name.starts_with(stem) && names.size() < kRotatedCandidates) names.push_back(name);
+    // By inode, the entry's own name counts too: a copy or renamed file
+    // that was still being read at shutdown is read on from its position.
+    if ((by_inode || name != base) && name.starts_with(stem) && names.size() < kRotatedCandidates)
+      names.push_back(name);
   }
   closedir(d);
   std::sort(names.begin(), names.end());  // app.log.1 before app.log.2: the newest rotation first
@@ -454,7 +549,7 @@ void FileSource::adopt_unclaimed_entries() {
   for (const auto& [key, e] : store_->entries_of(cfg_.persist_name)) {
     bool claimed = false;
     for (const auto& [rid, f] : files_)
-      if (f.reader->identity().dev == e.id.dev && f.reader->identity().ino == e.id.ino) claimed = true;
+      if (f.reader->identity().same_inode(e.id)) claimed = true;
     if (claimed) continue;
     store_->erase(key);
     find_rotated_copy(e.path, e.id, e.position, e.position, true);
@@ -513,7 +608,7 @@ void FileSource::truncated(Followed* f) {
   int fd = ::dup(r.fd());
   by_path_.erase(path);
   --active_;
-  files_.erase(r.id());  // f and r are gone from here on
+  forget(r.id());  // f and r are gone from here on
   if (fd < 0) return;
   FileIdentity id;
   FileIdentity::of_fd(fd, &id);
@@ -534,19 +629,36 @@ void FileSource::retire(Followed* f) {
 // its last lines are acknowledged.
 void FileSource::let_go(Followed* f) {
   while (read_file(f)) {
+    if (paused_ || unacked_ >= kMaxUnacknowledged) {
+      schedule(f);  // not all read: the next turn goes on, the next tick lets go
+      return;
+    }
+  }
+  if (!at_eof(f)) {
+    schedule(f);
+    return;
   }
   auto sink = [&](std::string_view line, bool trunc, uint64_t settled) { emit(f, line, trunc, settled); };
   f->reader->flush_partial(sink);
   if (f->multi) {
     f->multi->flush([&](std::string_view m, uint64_t, bool trunc) { emit_message(f, m, trunc); });
-    host_->mark_position(f->reader->id(), f->reader->read_offset());
+    mark(f, f->reader->read_offset());
   }
   host_->commit();
   f->closed = true;
   if (f->acked >= f->reader->read_offset()) {
-    store_->erase(key_of(f->reader->identity()));
-    files_.erase(f->reader->id());
+    drop_entry(f);
+    forget(f->reader->id());
   }
+}
+
+// Drops the saved position of a file that was let go, unless another
+// reader follows the same inode (the entry is then that reader's).
+void FileSource::drop_entry(Followed* f) {
+  const FileIdentity& id = f->reader->identity();
+  for (const auto& [rid, o] : files_)
+    if (&o != f && !o.closed && o.reader->identity().dev == id.dev && o.reader->identity().ino == id.ino) return;
+  store_->erase(key_of(id));
 }
 
 // ---- reading ----
@@ -555,15 +667,87 @@ void FileSource::schedule(Followed* f) {
   if (f->queued || f->closed) return;
   f->queued = true;
   ready_.push_back(f->reader->id());
-  if (!paused_ && !stopped_) uv_idle_start(&idle_, on_idle);
+  wake();
+}
+
+// Runs the next turn soon, unless reading must wait (paused, throttled).
+void FileSource::wake() {
+  if (!started_ || stopped_ || paused_ || throttled_) return;
+  if (!ready_.empty()) uv_idle_start(&idle_, on_idle);
+}
+
+void FileSource::request_discovery() {
+  if (!started_ || stopped_) return;
+  uv_idle_start(&discover_idle_, on_discover);
+}
+
+// Rescans and the checks events asked for.  Neither emits lines, so they
+// run while reading is paused too: new files are followed, renamed ones
+// retired, truncated ones restarted, and their lines read on resume.
+void FileSource::discover() {
+  uv_idle_stop(&discover_idle_);
+  if (rescan_pending_) scan();
+  std::vector<uint32_t> due;
+  due.swap(check_list_);
+  for (uint32_t rid : due) {
+    auto it = files_.find(rid);
+    if (it == files_.end() || it->second.closed || !it->second.check_due) continue;
+    it->second.check_due = false;
+    check(&it->second);
+  }
+}
+
+// Whether everything the file holds has been read.
+bool FileSource::at_eof(Followed* f) const {
+  struct stat st;
+  return fstat(f->reader->fd(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= f->reader->read_offset();
+}
+
+// Every position a file source marks goes through here, so that the bytes
+// on their way are known.
+void FileSource::mark(Followed* f, uint64_t position) {
+  uint64_t before = f->marked > f->acked ? f->marked - f->acked : 0;
+  f->marked = position;
+  uint64_t after = f->marked > f->acked ? f->marked - f->acked : 0;
+  unacked_ = unacked_ + after - before;
+  host_->mark_position(f->reader->id(), position);
+}
+
+void FileSource::set_acked(Followed* f, uint64_t position) {
+  uint64_t before = f->marked > f->acked ? f->marked - f->acked : 0;
+  f->acked = position;
+  uint64_t after = f->marked > f->acked ? f->marked - f->acked : 0;
+  unacked_ = unacked_ - before + after;
+  if (throttled_ && unacked_ < kMaxUnacknowledged / 2) {
+    throttled_ = false;
+    wake();
+  }
+}
+
+// Drops a reader (its acknowledgements still on their way are ignored).
+void FileSource::forget(uint32_t rid) {
+  auto it = files_.find(rid);
+  if (it == files_.end()) return;
+  Followed& f = it->second;
+  uint64_t out = f.marked > f.acked ? f.marked - f.acked : 0;
+  unacked_ -= std::min(unacked_, out);
+  files_.erase(it);
+  if (throttled_ && unacked_ < kMaxUnacknowledged / 2) {
+    throttled_ = false;
+    wake();
+  }
 }
 
 // One turn of reading: every ready file gets up to kReadBudget bytes; a
 // file with more goes to the back of the line.
 void FileSource::run_ready() {
-  if (rescan_pending_) scan();
+  if (rescan_pending_) scan();  // before reading: a rescan may retire what is read next
   size_t n = ready_.size();
   for (size_t i = 0; i < n && !ready_.empty() && !paused_; ++i) {
+    if (unacked_ >= kMaxUnacknowledged) {
+      throttled_ = true;  // acknowledged() wakes the reading again
+      break;
+    }
     uint32_t rid = ready_.front();
     ready_.pop_front();
     auto it = files_.find(rid);
@@ -578,9 +762,9 @@ void FileSource::run_ready() {
       f = &it->second;
       if (f->queued) continue;  // check() scheduled it again
     }
-    if (read_file(f)) schedule(f);
+    if (read_file(f)) schedule(f);  // also when paused: it goes on from there on resume()
   }
-  if (ready_.empty() || paused_) uv_idle_stop(&idle_);
+  if (ready_.empty() || paused_ || throttled_) uv_idle_stop(&idle_);
 }
 
 // Reads one budget of a file.  Returns true when there is more to read.
@@ -611,25 +795,27 @@ bool FileSource::read_file(Followed* f) {
     }
   }
   if (r.has_partial()) {
-    if (f->partial_since_ms == 0) f->partial_since_ms = now_ms();
+    // The timeout counts from the last growth: a writer still writing the
+    // line (or lines after lines) restarts it.
+    if (f->partial_since_ms == 0 || r.read_offset() != before) f->partial_since_ms = now_ms();
   } else {
     f->partial_since_ms = 0;
   }
-  return status == FileReader::Status::kMore && !paused_;
+  return status == FileReader::Status::kMore;
 }
 
 void FileSource::emit(Followed* f, std::string_view line, bool truncated, uint64_t settled) {
-  uint32_t rid = f->reader->id();
   if (f->multi) {
-    if (truncated) return;  // the multi-line assembler gets the whole line when it ends (cut at its own limit)
+    // A cut line goes in with its flag: its message is marked truncated and
+    // the assembler drops the rest of that message.
     f->multi->push(line, settled, [&](std::string_view m, uint64_t, bool t) {
       if (!m.empty() || t) emit_message(f, m, t);
-    });
-    host_->mark_position(rid, f->multi->settled_position());
+    }, truncated);
+    mark(f, f->multi->settled_position());
     return;
   }
   if (!line.empty() || truncated) emit_message(f, line, truncated);
-  host_->mark_position(rid, settled);
+  mark(f, settled);
 }
 
 void FileSource::emit_message(Followed* f, std::string_view text, bool truncated) {
@@ -644,11 +830,11 @@ void FileSource::acknowledged(uint32_t stream, uint64_t position) {
   if (it == files_.end()) return;
   Followed& f = it->second;
   if (position <= f.acked) return;
-  f.acked = position;
+  set_acked(&f, position);
   auto key = key_of(f.reader->identity());
   if (f.closed && f.acked >= f.reader->read_offset()) {
-    store_->erase(key);
-    files_.erase(it);
+    drop_entry(&f);
+    forget(stream);
     return;
   }
   if (PositionEntry* e = store_->find(key)) {
@@ -674,6 +860,15 @@ void FileSource::tick() {
   uint64_t now = now_ms();
   bool full = !all_watched_ || cfg_.monitor == FileSourceConfig::Monitor::kPoll || ticks_ % kFullCheckEvery == 0;
   if (full) scan();
+  // The bytes on their way, counted again from the files (a reading that
+  // waits for acknowledgements must never wait on a miscount).
+  uint64_t unacked = 0;
+  for (const auto& [rid, f] : files_) unacked += f.marked > f.acked ? f.marked - f.acked : 0;
+  unacked_ = unacked;
+  if (throttled_ && unacked_ < kMaxUnacknowledged / 2) {
+    throttled_ = false;
+    wake();
+  }
   std::vector<uint32_t> ids;
   ids.reserve(files_.size());
   for (const auto& [rid, f] : files_) ids.push_back(rid);
@@ -686,20 +881,23 @@ void FileSource::tick() {
     it = files_.find(rid);
     if (it == files_.end() || it->second.closed) continue;
     f = &it->second;
-    if (f->retiring && !f->queued && now - f->last_change_ms >= static_cast<uint64_t>(cfg_.rotate_wait_ms)) {
+    if (f->retiring && !f->queued && !paused_ && !throttled_ &&
+        now - f->last_change_ms >= static_cast<uint64_t>(cfg_.rotate_wait_ms)) {
       let_go(f);
       continue;
     }
-    // A last line without a newline, or a multi-line message, waiting too long.
+    // A last line without a newline, or a multi-line message, waiting too
+    // long (only at the end of the file: elsewhere the line is just not
+    // read to its end yet).
     if (!paused_ && f->partial_since_ms && now - f->partial_since_ms >= static_cast<uint64_t>(cfg_.partial_line_timeout_ms) &&
-        !f->queued) {
+        !f->queued && at_eof(f)) {
       f->reader->flush_partial([&](std::string_view line, bool t, uint64_t settled) { emit(f, line, t, settled); });
       f->partial_since_ms = 0;
     }
-    if (!paused_ && f->multi && f->multi->pending() &&
+    if (!paused_ && f->multi && f->multi->pending() && cfg_.multi_line.timeout_ms > 0 &&
         now - f->last_change_ms >= static_cast<uint64_t>(cfg_.multi_line.timeout_ms)) {
       f->multi->flush([&](std::string_view m, uint64_t, bool t) { emit_message(f, m, t); });
-      host_->mark_position(rid, f->multi->settled_position());
+      mark(f, f->multi->settled_position());
     }
   }
   host_->commit();

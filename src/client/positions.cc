@@ -36,6 +36,15 @@ ssize_t read_head(int fd, char* buf, size_t len) {
   }
   return static_cast<ssize_t>(got);
 }
+
+// The birth time of an open file in ns, or 0 where the file system does
+// not record it.
+uint64_t birth_time_ns(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME))
+    return 0;
+  return static_cast<uint64_t>(stx.stx_btime.tv_sec) * 1000000000ull + stx.stx_btime.tv_nsec;
+}
 }  // namespace
 
 bool FileIdentity::of_fd(int fd, FileIdentity* out) {
@@ -46,6 +55,7 @@ bool FileIdentity::of_fd(int fd, FileIdentity* out) {
   if (n < 0) return false;
   out->dev = static_cast<uint64_t>(st.st_dev);
   out->ino = static_cast<uint64_t>(st.st_ino);
+  out->btime_ns = birth_time_ns(fd);
   out->fp_len = static_cast<uint32_t>(n);
   out->fp_hash = fnv1a64(buf, static_cast<size_t>(n));
   return true;
@@ -62,6 +72,8 @@ bool FileIdentity::matches_fd(int fd) const {
   struct stat st;
   if (fstat(fd, &st) != 0) return false;
   if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino) return false;
+  uint64_t born = birth_time_ns(fd);
+  if (btime_ns != 0 && born != 0 && born != btime_ns) return false;  // the inode was reused
   return content_matches_fd(fd);
 }
 
@@ -113,6 +125,7 @@ bool PositionStore::read_file(const std::string& path, std::vector<std::pair<std
       e.path = f.at("path").get<std::string>();
       e.id.dev = f.at("dev").get<uint64_t>();
       e.id.ino = f.at("ino").get<uint64_t>();
+      e.id.btime_ns = f.value("btime_ns", uint64_t{0});  // absent in older state files
       e.id.fp_len = f.at("fp_len").get<uint32_t>();
       e.id.fp_hash = std::stoull(f.at("fp").get<std::string>(), nullptr, 16);
       e.position = f.at("pos").get<uint64_t>();
@@ -154,7 +167,7 @@ bool PositionStore::save(std::string* error) {
     char fp[17];
     snprintf(fp, sizeof(fp), "%016llx", static_cast<unsigned long long>(e.id.fp_hash));
     files.push_back({{"source", std::get<0>(k)}, {"path", e.path}, {"dev", e.id.dev}, {"ino", e.id.ino},
-                     {"fp_len", e.id.fp_len}, {"fp", fp}, {"pos", e.position}});
+                     {"btime_ns", e.id.btime_ns}, {"fp_len", e.id.fp_len}, {"fp", fp}, {"pos", e.position}});
   }
   nlohmann::json j = {{"version", 1}, {"files", files}};
   std::string text = j.dump(1) + "\n";

@@ -17,18 +17,27 @@ namespace logferry {
 // How a file is recognised: device and inode plus a hash of its first
 // bytes.  Inodes are reused after a delete, so they alone never decide;
 // a file shorter than kFingerprintBytes is fingerprinted over what it has
-// and the fingerprint grows with it.
+// and the fingerprint grows with it.  Where the file system records a
+// file's birth time (statx STATX_BTIME: ext4, xfs, btrfs, tmpfs), it tells
+// a reused inode apart even when the new file starts with the same bytes
+// (a fixed header longer than the fingerprint).
 struct FileIdentity {
   static constexpr uint32_t kFingerprintBytes = 256;
   uint64_t dev = 0;
   uint64_t ino = 0;
+  uint64_t btime_ns = 0; // birth time, ns since the epoch (0: not known)
   uint32_t fp_len = 0;   // bytes hashed (0: the file was empty)
   uint64_t fp_hash = 0;  // FNV-1a 64 of those bytes
 
   // Reads the identity of an open file.  Returns false on a read error.
   static bool of_fd(int fd, FileIdentity* out);
-  // Whether the open file `fd` is this file: same device and inode, at
-  // least fp_len bytes long, and the same first fp_len bytes.
+  // Whether `other` can be the same inode's life as this: the same device
+  // and inode, and the same birth time where both know it.
+  bool same_inode(const FileIdentity& other) const {
+    return dev == other.dev && ino == other.ino && (btime_ns == 0 || other.btime_ns == 0 || btime_ns == other.btime_ns);
+  }
+  // Whether the open file `fd` is this file: same device, inode and birth
+  // time, at least fp_len bytes long, and the same first fp_len bytes.
   bool matches_fd(int fd) const;
   // The same, for a file that may have another inode (a copy made by
   // copytruncate): only the first fp_len bytes count.
