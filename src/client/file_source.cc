@@ -67,15 +67,6 @@ constexpr int kFullCheckEvery = 10;           // with inotify, every file is als
 constexpr size_t kRotatedCandidates = 64;     // siblings examined when looking for a rotated copy
 constexpr uint64_t kMaxUnacknowledged = 8 << 20;   // bytes of lines on their way, per source
 
-const std::string& local_host() {
-  static const std::string name = [] {
-    char buf[256] = {0};
-    gethostname(buf, sizeof(buf) - 1);
-    return std::string(buf);
-  }();
-  return name;
-}
-
 std::string dir_of(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

@@ -21,15 +21,6 @@ namespace logferry {
 
 namespace {
 
-const std::string& local_host() {
-  static const std::string name = [] {
-    char buf[256] = {0};
-    gethostname(buf, sizeof(buf) - 1);
-    return std::string(buf);
-  }();
-  return name;
-}
-
 // What pipe("/path" ...) or stdin(...) was configured with.
 struct PipeSourceConfig {
   std::string path;  // the FIFO; empty for stdin()

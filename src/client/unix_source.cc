@@ -19,15 +19,6 @@ namespace logferry {
 
 namespace {
 
-const std::string& local_host() {
-  static const std::string name = [] {
-    char buf[256] = {0};
-    gethostname(buf, sizeof(buf) - 1);
-    return std::string(buf);
-  }();
-  return name;
-}
-
 struct UnixSourceConfig {
   std::string path;
   int perm = 0666;

@@ -1,5 +1,7 @@
 #include "core/receive.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 namespace logferry {
@@ -70,6 +72,15 @@ void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOption
     r.accepted_not_implemented(name);
   }
   if (!persist_name_handled) r.accepted_not_implemented("persist-name");
+}
+
+const std::string& local_host() {
+  static const std::string name = [] {
+    char buf[256] = {0};
+    gethostname(buf, sizeof(buf) - 1);
+    return std::string(buf);
+  }();
+  return name;
 }
 
 void finish_received_message(const ReceiveOptions& o, LogMessage& m) {

@@ -37,6 +37,9 @@ struct ReceiveOptions {
 // `persist_name_handled`: the driver reads persist-name() itself.
 void read_receive_options(OptionReader& r, const GlobalOptions& g, ReceiveOptions* o, bool persist_name_handled = false);
 
+// This machine's host name (read once): HOST of messages from local sources.
+const std::string& local_host();
+
 // Applies keep-hostname, chain-hostnames and the overrides after parsing.
 void finish_received_message(const ReceiveOptions& o, LogMessage& m);
 
