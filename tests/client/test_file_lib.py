@@ -433,7 +433,6 @@ class SlowReader(threading.Thread):
                     if not r:
                         continue
                     conn, _ = self.listener.accept()
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
                     conn.setblocking(False)
 
                     def recv(n, conn=conn):

@@ -193,6 +193,32 @@ class ScaleTest(fl.FileTest):
                 f"template(\"${{MESSAGE}}\\n\")); }};\n")
         self.flow_control(dest, reader, 400_000)
 
+    def test_network_peer_down_then_up(self):
+        """A network() peer that is not there yet: the file waits (nothing
+        dropped); once the peer listens every line arrives, once."""
+        fl.append_lines(self.log("app.log"), "app", 0, 0, 20000, self.ledger)
+        port = h.free_port()
+        dest = (f"destination slow {{ network(\"127.0.0.1\" port({port}) transport(\"tcp\") time-reopen(1) "
+                f"template(\"${{MESSAGE}}\\n\")); }};\n")
+        conf = fl.conf_text(fl.wildcard(self.logs, "*.log", "follow-freq(1)"), self.out,
+                            extra_dest=dest, log_extra="destination(slow); ")
+        lf = self.lf(conf)
+        time.sleep(2)  # connection refused, retried every second
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(4)
+        self.addCleanup(listener.close)
+        reader = fl.SlowReader(self.path("net.out"), None, listener=listener)
+        reader.start()
+        self.wait_all(lf, timeout=60)
+        fl.wait_complete(reader.out_path, self.ledger, timeout=60)
+        stats = self.stop_ok(lf)
+        reader.stop()
+        self.assertEqual(stats["destination"]["slow#0"]["dropped_queue_full"], 0, stats)
+        fl.check_exact(self, fl.parse_out(self.out), self.ledger, "file destination")
+        fl.check_exact(self, fl.parse_out(reader.out_path), self.ledger, "network destination")
+
 
 if __name__ == "__main__":
     h.main()
