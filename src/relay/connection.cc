@@ -254,8 +254,13 @@ uint64_t Connection::possibly_lost(bool fresh) {
     have = true;
     acked = sent_bytes_ >= static_cast<uint64_t>(outq) ? sent_bytes_ - static_cast<uint64_t>(outq) : 0;
   }
+  // Acknowledged by the peer's kernel is not read by its application: a
+  // peer that closes with unread data (a server shutting down) loses what
+  // its TCP acknowledged, and a reset purges our send queue, which then
+  // looks acknowledged too.  So recent writes count whatever the queue says.
+  uint64_t now = uv_now(loop_);
   for (const auto& s : sent_)
-    if (!have || s.end > acked) n += s.msgs;
+    if (!have || s.end > acked || now - s.at_ms < kHoldMs) n += s.msgs;
   return n;
 }
 

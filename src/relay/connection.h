@@ -91,10 +91,10 @@ class Connection {
 
   // TCP: forgets the writes the peer acknowledged a while ago (SIOCOUTQ).
   void trim_acknowledged(uint64_t now_ms);
-  // TCP: messages that may not have reached the peer: those of the write in
-  // flight and of earlier writes the peer's TCP had not acknowledged
-  // (fresh: asked of the kernel now; else as of the last trim, which keeps
-  // the writes of the last kHoldMs).
+  // TCP: messages that may not have reached the peer's application: those
+  // of the write in flight, of the writes of the last kHoldMs, and of
+  // earlier writes the peer's TCP had not acknowledged (fresh: asked of the
+  // kernel now; else as of the last trim).
   uint64_t possibly_lost(bool fresh);
 
   // Which server it belongs to (an index into the destination's list), its

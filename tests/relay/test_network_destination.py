@@ -84,6 +84,15 @@ def listening_on(addr, port, kind="tcp"):
     return False
 
 
+def connected_to(addr, port):
+    """True when some socket has an established TCP connection to
+    addr:port (read from /proc/net/tcp)."""
+    want = f"{_hex_ipv4(addr)}:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        return any(p[2] == want and p[3] == "01" for p in (line.split() for line in f))
+
+
 def lines_3164(tag, n, start=0):
     return b"".join(b"<13>%s host%d prog[%d]: %s message %06d\n" % (BSD, i % 3, 100 + i % 7, tag, i)
                     for i in range(start, start + n))
@@ -532,6 +541,10 @@ class NetworkDestinationTest(h.ServerTest):
         b1 = self.start_b(port, out1, name="B1", ip="127.0.0.1")
         b2 = self.start_b(port, out2, name="B2", ip="127.0.0.2")
         a = self.start_a(f'network-load-balancer(targets("127.0.0.1" "127.0.0.2") port({port}) time-reopen(1))')
+        # Batches go only to connected targets: on a busy machine the second
+        # connection may still be in the making when the first lines come.
+        for ip in ("127.0.0.1", "127.0.0.2"):
+            h.wait_until(lambda: connected_to(ip, port), what=f"A connected to {ip}:{port}")
         n, chunk = 2000, 100
         for k in range(0, n, chunk):  # one connection per chunk: many batches
             h.tcp_send(a.in_port, lines_3164(b"rr", chunk, start=k))
