@@ -32,6 +32,7 @@ struct Batch {
 // Position marks of a routed batch, waiting until every destination took it.
 struct PendingAck {
   uint64_t seq;
+  int def;  // the source block: its reachable destinations decide
   void* origin;
   std::vector<std::pair<uint32_t, uint64_t>> marks;
 };
@@ -208,22 +209,44 @@ class Engine::Impl {
     acked.clear();
   }
 
-  // Output thread: moves the marks of batches every destination has taken
-  // to the input thread.  Destinations that write asynchronously (network)
-  // take their data later; a short timer looks again while marks wait.
+  // The batch sequence number through which every destination that
+  // source block `def` reaches has taken what was routed to it.  Only
+  // those count: a file source is not held back by a stuck destination
+  // that its messages never go to.
+  uint64_t taken_for(int def) const {
+    uint64_t taken = batch_seq_;
+    for (const Destination* d : reachable_[static_cast<size_t>(def)])
+      taken = std::min(taken, d->taken_through(batch_seq_));
+    return taken;
+  }
+
+  // Moves the pending marks whose batches are taken to acked_ (under mu_
+  // while the output thread runs).  Marks of one source stay in order: its
+  // later batches need the same destinations to take more.
+  bool collect_taken_acks() {
+    bool any = false;
+    for (size_t i = 0; i < pending_acks_.size();) {
+      if (pending_acks_[i].seq <= taken_for(pending_acks_[i].def)) {
+        acked_.push_back(std::move(pending_acks_[i]));
+        pending_acks_.erase(pending_acks_.begin() + static_cast<ptrdiff_t>(i));
+        any = true;
+      } else {
+        ++i;
+      }
+    }
+    return any;
+  }
+
+  // Output thread: moves the marks of batches their destinations have
+  // taken to the input thread.  Destinations that write asynchronously
+  // (network) take their data later; a short timer looks again while marks
+  // wait.
   void check_acks() {
     if (pending_acks_.empty()) return;
-    uint64_t taken = batch_seq_;
-    for (auto& ds : dests_)
-      for (auto& d : ds) taken = std::min(taken, d->taken_through(batch_seq_));
-    bool any = false;
+    bool any;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      while (!pending_acks_.empty() && pending_acks_.front().seq <= taken) {
-        acked_.push_back(std::move(pending_acks_.front()));
-        pending_acks_.pop_front();
-        any = true;
-      }
+      any = collect_taken_acks();
     }
     if (any) uv_async_send(&in_async_);
     if (!pending_acks_.empty() && !output_closed_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&ack_timer_)))
@@ -287,7 +310,7 @@ class Engine::Impl {
       }
       route_batch(*b);
       if (!b->marks.empty()) {
-        pending_acks_.push_back(PendingAck{batch_seq_, b->origin, std::move(b->marks)});
+        pending_acks_.push_back(PendingAck{batch_seq_, b->def, b->origin, std::move(b->marks)});
         b->marks = {};
         check_acks();
       }
@@ -609,13 +632,7 @@ int Engine::Impl::run() {
   // The last acknowledgements: destinations are closed now, so what they
   // took is final; sources then save their state.
   {
-    uint64_t taken = batch_seq_;
-    for (auto& ds : dests_)
-      for (auto& d : ds) taken = std::min(taken, d->taken_through(batch_seq_));
-    while (!pending_acks_.empty() && pending_acks_.front().seq <= taken) {
-      acked_.push_back(std::move(pending_acks_.front()));
-      pending_acks_.pop_front();
-    }
+    collect_taken_acks();
     dispatch_acks(acked_);
     for (auto& s : sources_) s->source->drained();
   }

@@ -303,6 +303,32 @@ class RestartTest(fl.FileTest):
         self.stop_ok(lf)
         self.assertEqual(h.count_lines(self.out), 25)
 
+    def test_position_not_held_by_unrelated_destination(self):
+        """Positions wait only for the destinations the file's messages go
+        to: another source's network() destination whose server is down
+        (holding a message it cannot send) does not keep the file's
+        position from being saved while logferry runs."""
+        app = self.log("app.log")
+        fl.append_lines(app, "app", 0, 0, 50, self.ledger, WIDTH)
+        in_port, down_port = h.free_ports(2)
+        conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+                f"source s {{ {fl.file_src(app)} }};\n"
+                f'source s_net {{ network(ip("127.0.0.1") port({in_port}) transport("tcp")); }};\n'
+                f'destination d {{ file({h.config_string(self.out)} template("${{MESSAGE}}\\n")); }};\n'
+                f'destination d_down {{ network("127.0.0.1" port({down_port}) time-reopen(60)); }};\n'
+                f"log {{ source(s); destination(d); }};\n"
+                f"log {{ source(s_net); destination(d_down); }};\n")
+        lf = self.lf(conf)
+        h.tcp_send(in_port, b"<13>Nov 28 10:00:00 h p: for nobody\n")
+        h.wait_until(lambda: "cannot connect to 127.0.0.1" in lf.stderr_text(), what="d_down failing", proc=lf.proc)
+        self.wait_all(lf)
+        fl.append_lines(app, "app", 0, 50, 50, self.ledger, WIDTH)  # routed after d_down holds its message
+        self.wait_all(lf)
+        size = os.stat(app).st_size
+        h.wait_until(lambda: fl.state_pos(self.state, fl.dev_ino(app)) == size, proc=lf.proc,
+                     what=lambda: f"saved position {size} (have {fl.state_pos(self.state, fl.dev_ino(app))})")
+        self.stop_and_check(lf, "beside a stuck destination")
+
 
 if __name__ == "__main__":
     h.main()
