@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <cstring>
@@ -72,7 +73,8 @@ class FileDestination : public Destination {
     path_opts_.path_safe = true;
   }
 
-  bool open(uv_loop_t*, std::string* error) override {
+  bool open(uv_loop_t* loop, std::string* error) override {
+    loop_ = loop;
     if (cfg_.kind == FileDestinationConfig::Kind::kStdout) return true;
     if (literal_path_) {
       // A fixed path is opened at start, so that a bad path is reported now.
@@ -118,28 +120,51 @@ class FileDestination : public Destination {
 
   void flush() override {
     now_ = monotonic_seconds();  // once per batch, not once per message
+    in_flush_ = true;
     for (OpenFile* f : dirty_) {
       write_out(f);
       if (cfg_.fsync && f->fd >= 0) fsync(f->fd);
       f->dirty = false;
     }
+    in_flush_ = false;
     dirty_.clear();
   }
 
   void tick() override {
-    if (literal_path_ || cfg_.time_reap <= 0) return;
     now_ = monotonic_seconds();
+    if (backlogged_ > 0) give_up_stuck_pipes();
+    if (literal_path_ || cfg_.time_reap <= 0) return;
     // Oldest last: close from the back until a file was used recently.
     while (!lru_.empty() && now_ - lru_.back()->last_used >= cfg_.time_reap) close_file(lru_.back());
   }
 
   void close() override {
     flush();
+    closing_ = true;  // what a FIFO still holds is written now, waiting for room
     while (!lru_.empty()) close_file(lru_.front());
+  }
+
+  // Lines a FIFO could not take yet wait in its backlog; past kPipeHold
+  // bytes the flow-controlled sources wait too.
+  bool accepting() const override { return backlog_bytes_ < kPipeHold; }
+
+  uint64_t taken_through(uint64_t latest) const override {
+    if (backlogged_ == 0) return latest;
+    uint64_t t = latest;
+    for (const auto& [path, f] : files_)
+      if (!f->backlog.empty()) t = std::min(t, f->backlog_seq - 1);
+    return t;
   }
 
  private:
   static constexpr size_t kWriteThreshold = 256 * 1024;
+  // pipe(): a FIFO whose reader is slow is written to when it has room (a
+  // libuv poll), never by blocking the output thread, which serves every
+  // other destination too.  Flow-controlled sources wait past kPipeHold
+  // bytes of backlog; other sources' lines are dropped (counted) past
+  // kPipeMax.
+  static constexpr size_t kPipeHold = 1 << 20;
+  static constexpr size_t kPipeMax = 8 << 20;
 
   struct OpenFile {
     int fd = -1;
@@ -149,6 +174,15 @@ class FileDestination : public Destination {
     bool dirty = false;
     int64_t last_used = 0;
     std::list<OpenFile*>::iterator lru;
+    // pipe() only: bytes the FIFO has not taken yet, their lines, the
+    // oldest flush number they belong to, the last time the FIFO took
+    // something, and the poll that waits for room.
+    std::string backlog;
+    size_t backlog_lines = 0;
+    uint64_t backlog_seq = 0;
+    int64_t progress_at = 0;
+    uv_poll_t* poll = nullptr;
+    FileDestination* owner = nullptr;
   };
 
   // Marks a file as just used: most recent in the LRU, safe from reaping.
@@ -202,6 +236,8 @@ class FileDestination : public Destination {
 
   void close_file(OpenFile* f) {
     write_out(f);
+    if (!f->backlog.empty()) drain_blocking(f);
+    stop_poll(f);
     if (f->dirty) {
       dirty_.erase(std::find(dirty_.begin(), dirty_.end(), f));
       f->dirty = false;
@@ -226,7 +262,152 @@ class FileDestination : public Destination {
     return false;
   }
 
+  // pipe(): appends a batch's lines to the FIFO without waiting; what it
+  // cannot take now goes to the backlog, written when the poll says there
+  // is room.
+  void write_pipe(OpenFile* f) {
+    if (f->buf.empty()) return;
+    if (f->backlog.empty()) {
+      size_t off = 0;
+      while (off < f->buf.size()) {
+        ssize_t n = ::write(f->fd, f->buf.data() + off, f->buf.size() - off);
+        if (n > 0) {
+          off += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        Counters::add(counters.errors);  // not a FIFO any more, or it broke
+        Counters::add(counters.dropped_queue_full, f->lines);
+        f->buf.clear();
+        f->lines = 0;
+        return;
+      }
+      if (off == f->buf.size()) {
+        Counters::add(counters.out, f->lines);
+        f->buf.clear();
+        f->lines = 0;
+        return;
+      }
+      f->buf.erase(0, off);
+      f->progress_at = now_;
+      // The lines of this buffer belong to the batch being flushed, or (a
+      // write from deliver()) to one after the last flush.
+      f->backlog_seq = in_flush_ ? flush_seq : flush_seq + 1;
+      ++backlogged_;
+      start_poll(f);
+    } else if (f->backlog.size() + f->buf.size() > kPipeMax) {
+      Counters::add(counters.dropped_queue_full, f->lines);
+      f->buf.clear();
+      f->lines = 0;
+      return;
+    }
+    f->backlog += f->buf;
+    f->backlog_lines += f->lines;
+    backlog_bytes_ += f->buf.size();
+    f->buf.clear();
+    f->lines = 0;
+  }
+
+  void start_poll(OpenFile* f) {
+    if (!f->poll) {
+      f->poll = new uv_poll_t;
+      if (uv_poll_init(loop_, f->poll, f->fd) != 0) {
+        delete f->poll;
+        f->poll = nullptr;
+        return;  // tick() gives the backlog up after time-reopen()
+      }
+      f->poll->data = f;
+      f->owner = this;
+    }
+    uv_poll_start(f->poll, UV_WRITABLE, [](uv_poll_t* p, int, int) {
+      auto* of = static_cast<OpenFile*>(p->data);
+      of->owner->write_backlog(of);
+    });
+  }
+
+  void stop_poll(OpenFile* f) {
+    if (!f->poll) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(f->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    f->poll = nullptr;
+  }
+
+  // The FIFO has room: writes as much of the backlog as it takes.
+  void write_backlog(OpenFile* f) {
+    size_t off = 0;
+    while (off < f->backlog.size()) {
+      ssize_t n = ::write(f->fd, f->backlog.data() + off, f->backlog.size() - off);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        break;
+      }
+    }
+    if (off > 0) f->progress_at = monotonic_seconds();
+    f->backlog.erase(0, off);
+    backlog_bytes_ -= off;
+    if (f->backlog.empty()) backlog_done(f, true);
+  }
+
+  // The backlog is written (or given up on): counted, the poll stopped.
+  void backlog_done(OpenFile* f, bool written) {
+    Counters::add(written ? counters.out : counters.dropped_queue_full, f->backlog_lines);
+    backlog_bytes_ -= f->backlog.size();
+    f->backlog.clear();
+    f->backlog_lines = 0;
+    --backlogged_;
+    if (f->poll) uv_poll_stop(f->poll);
+  }
+
+  // A FIFO that took nothing for time-reopen() seconds: its reader is gone;
+  // the lines waiting for it are given up on, counted and reported.
+  void give_up_stuck_pipes() {
+    for (auto& [path, f] : files_) {
+      if (f->backlog.empty() || now_ - f->progress_at < cfg_.time_reopen) continue;
+      size_t lines = f->backlog_lines;
+      Counters::add(counters.errors);
+      backlog_done(f.get(), false);
+      if (internal_log)
+        internal_log(4, "pipe() " + path + ": nothing read it for " + std::to_string(cfg_.time_reopen) + " s; " +
+                            std::to_string(lines) + " lines waiting for it were dropped");
+    }
+  }
+
+  // Closing: the backlog is written, waiting for room up to time-reopen().
+  void drain_blocking(OpenFile* f) {
+    size_t off = 0;
+    while (off < f->backlog.size()) {
+      ssize_t n = ::write(f->fd, f->backlog.data() + off, f->backlog.size() - off);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN && wait_writable(f->fd)) continue;
+      break;
+    }
+    f->backlog.erase(0, off);
+    backlog_bytes_ -= off;
+    if (!f->backlog.empty()) Counters::add(counters.errors);
+    backlog_done(f, f->backlog.empty());
+  }
+
   void write_out(OpenFile* f) {
+    if (cfg_.kind == FileDestinationConfig::Kind::kPipe && !closing_) {
+      write_pipe(f);
+      return;
+    }
+    if (cfg_.kind == FileDestinationConfig::Kind::kPipe && !f->backlog.empty()) {
+      // Closing: after what waits already, in order.
+      f->backlog += f->buf;
+      f->backlog_lines += f->lines;
+      backlog_bytes_ += f->buf.size();
+      f->buf.clear();
+      f->lines = 0;
+      return;
+    }
     size_t off = 0;
     int fd = cfg_.kind == FileDestinationConfig::Kind::kStdout ? STDOUT_FILENO : f->fd;
     while (off < f->buf.size()) {
@@ -258,6 +439,11 @@ class FileDestination : public Destination {
   std::unordered_map<std::string, int64_t> failed_until_;
   OpenFile* last_ = nullptr;
   OpenFile stdout_;
+  uv_loop_t* loop_ = nullptr;
+  bool in_flush_ = false;
+  bool closing_ = false;
+  size_t backlogged_ = 0;     // pipes with a backlog
+  size_t backlog_bytes_ = 0;  // their bytes
   int64_t now_ = monotonic_seconds();  // coarse clock: refreshed per batch and per tick
 };
 

@@ -87,11 +87,46 @@ class FlowControlTest(h.ServerTest):
         peak = lf.peak_rss_kb()
         lines = self.read_fifo(N, lf, deadline_s=5)
         stats = self.stop_ok(lf)
-        dropped = h.source_totals(stats)["dropped_queue_full"]
+        # The queue between the threads, or the pipe's own backlog when the
+        # output thread keeps up (it never waits for the FIFO), drops.
+        dropped = h.source_totals(stats)["dropped_queue_full"] + stats["destination"]["d#0"]["dropped_queue_full"]
         self.assertGreater(dropped, 0, "a full queue drops")
         written = len(lines)
         self.assertEqual(written + dropped, N, f"written {written} + dropped {dropped} accounts for every line")
         self.assertLess(peak, 100 * 1024)
+
+    def test_stuck_pipe_does_not_stall_other_destinations(self):
+        """A FIFO nobody reads holds its own lines (flow control: its source
+        waits) while another source's file destination goes on being
+        written; once the FIFO is read, all its lines arrive, once."""
+        fifo = self.path("stuck.fifo")
+        os.mkfifo(fifo)
+        out = self.path("other.log")
+        n_pipe, n_file = 20000, 2000
+
+        def conf(ports):
+            return ("@version: 4.0\noptions { stats-freq(0); time-reopen(600); };\n"
+                    f'source s_pipe {{ network(ip("127.0.0.1") port({ports[0]}) transport("tcp")); }};\n'
+                    f'source s_file {{ network(ip("127.0.0.1") port({ports[1]}) transport("tcp")); }};\n'
+                    f'destination d_pipe {{ pipe({h.config_string(fifo)} template("$MSG\\n")); }};\n'
+                    f'destination d_file {{ file({h.config_string(out)} template("$MSG\\n")); }};\n'
+                    "log { source(s_pipe); destination(d_pipe); flags(flow-control); };\n"
+                    "log { source(s_file); destination(d_file); };\n")
+        lf = self.logferry(conf, nports=2)
+        sender = threading.Thread(target=lambda: h.tcp_send(lf.ports[0], payload(n_pipe), timeout=120), daemon=True)
+        sender.start()
+        # The FIFO (64 KiB) is full long before n_pipe lines: d_pipe waits.
+        h.wait_until(lambda: h.source_totals(lf.snapshot_stats(dests=("d_pipe#0",)), "s_pipe")["in"] > 2000,
+                     what="lines for the FIFO")
+        h.tcp_send(lf.ports[1], payload(n_file))
+        self.wait_lines(out, n_file, lf)
+        self.fifo = fifo
+        lines = self.read_fifo(n_pipe, lf)
+        sender.join(60)
+        self.assertEqual([int(l.split()[2]) for l in lines], list(range(n_pipe)), "every FIFO line, in order, once")
+        stats = self.stop_ok(lf)
+        self.assertEqual(h.source_totals(stats)["dropped_queue_full"], 0)
+        self.assertEqual(stats["destination"]["d_pipe#0"]["dropped_queue_full"], 0)
 
 
 if __name__ == "__main__":
