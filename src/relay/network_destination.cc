@@ -166,13 +166,15 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   }
 
   // The pending buffer is full: log-fifo-size() messages while no
-  // connection is up or being made (they may wait long), and
-  // max_pending_bytes always (a connected but slower server: the engine's
-  // flow control does not reach past deliver(), so this is what bounds
-  // memory then).
+  // connection is up or being made for the first time since a failure
+  // (the server is away: they may wait long; a retry does not count, or
+  // the cap would depend on when a message comes), and max_pending_bytes
+  // always (a connected but slower server: the engine's flow control does
+  // not reach past deliver(), so this is what bounds memory then).
   bool over_cap() const {
     if (pending_.size() >= cfg_.max_pending_bytes) return true;
-    bool link = std::any_of(links_.begin(), links_.end(), [](const auto& l) { return l->trying(); });
+    bool link = std::any_of(links_.begin(), links_.end(),
+                            [](const auto& l) { return l->up() || (l->trying() && !l->in_trouble()); });
     return pending_msgs_ >= cfg_.max_pending_messages && !link;
   }
 

@@ -76,6 +76,9 @@ class ServerLink : private ConnectionEvents {
     return state_ == State::kResolving || state_ == State::kConnecting || state_ == State::kConnected;
   }
   bool up() const { return state_ == State::kConnected && conn_ && conn_->connected(); }
+  // A failure was reported and no connection succeeded since: the server
+  // is away, whatever the current attempt will bring.
+  bool in_trouble() const { return trouble_; }
   bool writing() const { return conn_ && conn_->writing(); }
   Connection* conn() const { return conn_; }
   int server() const { return servers_[pos_]; }
