@@ -79,6 +79,15 @@ std::string base_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Whether `copy` can be named after `original` by a rotation: the same
+// directory, and its name starts with the original's up to the first dot
+// ("app.log.1", "app.log-20261128", "app-20261128.log" for "app.log"), the
+// names find_rotated_copy() looks at.
+bool copy_name_of(const std::string& copy, const std::string& original) {
+  std::string base = base_of(original);
+  return dir_of(copy) == dir_of(original) && base_of(copy).starts_with(base.substr(0, base.find('.')));
+}
+
 bool has_glob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
 struct FileSourceConfig {
@@ -154,6 +163,8 @@ class FileSource : public Source {
   void watch_dir(const std::string& dir);
   void on_fs_event(Watch* w, const char* filename, int events, int status);
   Followed* follow(const std::string& path);
+  const Followed* original_of(const std::string& path, int fd, const FileIdentity& id, uint64_t size) const;
+  void release_held();
   Followed* add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start, uint64_t acked);
   bool find_rotated_copy(const std::string& path, const FileIdentity& id, uint64_t position, uint64_t acked,
                          bool by_inode);
@@ -206,6 +217,18 @@ class FileSource : public Source {
   std::map<std::string, std::unique_ptr<Watch>> watches_;
   std::deque<uint32_t> ready_;
   std::vector<uint32_t> check_list_;  // files whose check_due is set
+  // Copies (copytruncate) whose names match too.  A new file whose whole
+  // content is the beginning of an older followed file is held, not read:
+  // a copy is read only through find_rotated_copy() (the part the original
+  // had not read when it was truncated); a file that turns out to differ
+  // is followed from 0.  Held files whose original was let go are copies
+  // for good: copies_ keeps their size, and what they gain beyond it is read.
+  struct Held {
+    uint64_t dev, ino;
+    uint32_t original;  // reader id
+  };
+  std::map<std::string, Held> held_;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> copies_;  // (dev, ino) -> size read through the original
   std::vector<char> buf_;
 };
 
@@ -303,7 +326,7 @@ void FileSource::scan_dir(const std::string& dir, int depth, std::vector<std::st
   if (!d) return;
   seen_dirs->push_back(dir);
   watch_dir(dir);
-  std::vector<std::string> subdirs;
+  std::vector<std::string> subdirs, known_files, new_files;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
@@ -315,9 +338,18 @@ void FileSource::scan_dir(const std::string& dir, int depth, std::vector<std::st
       continue;
     }
     if (!S_ISREG(st.st_mode) || !matches(name) || by_path_.count(path)) continue;
-    follow(path);
+    if (auto c = copies_.find({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+        c != copies_.end() && static_cast<uint64_t>(st.st_size) <= c->second)
+      continue;
+    bool known = store_->find({cfg_.persist_name, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+    (known ? known_files : new_files).push_back(path);
   }
   closedir(d);
+  // Files followed before first, then new ones in name order: so that an
+  // original is followed before a copy of it (copytruncate) is looked at.
+  std::sort(new_files.begin(), new_files.end());
+  for (const auto& path : known_files) follow(path);
+  for (const auto& path : new_files) follow(path);
   std::sort(subdirs.begin(), subdirs.end());
   for (const auto& s : subdirs) scan_dir(s, depth + 1, seen_dirs);
 }
@@ -360,6 +392,8 @@ void FileSource::on_fs_event(Watch* w, const char* filename, int events, int sta
       rid = lt->second;  // the target of a followed symlink
       if (!files_.count(rid)) by_target_.erase(lt);
     }
+    // A held file (or, through a symlink, its target) changed: look again.
+    if (!held_.empty()) rescan_pending_ = true;
     if (auto f = files_.find(rid); rid != 0 && f != files_.end() && !f->second.closed) {
       // Checked (renamed? truncated?) soon, even while reading is paused:
       // a rotation must be seen while the old name still names the file.
@@ -369,10 +403,8 @@ void FileSource::on_fs_event(Watch* w, const char* filename, int events, int sta
       schedule(&f->second);
     }
   }
-  if ((events & UV_RENAME) || !filename) {
-    rescan_pending_ = true;
-    request_discovery();
-  }
+  if ((events & UV_RENAME) || !filename) rescan_pending_ = true;
+  if (rescan_pending_) request_discovery();
 }
 
 // Starts following a path: from the saved position when the state knows
@@ -430,7 +462,49 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
   struct stat st;
   fstat(fd, &st);
   uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (PositionEntry* e = store_->find(key_of(id))) {
+  PositionEntry* own = store_->find(key_of(id));
+  if (!own) {
+    if (auto c = copies_.find({id.dev, id.ino}); c != copies_.end()) {
+      // A copy that grew: what it gained is new.
+      start = std::min(c->second, size);
+      copies_.erase(c);
+      held_.erase(path);
+      return add_reader(path, fd, id, start, start);
+    }
+    // A copy of a followed file that was truncated since (copytruncate),
+    // before that was noticed: the check notices it now and reads the
+    // rest from this copy, as find_rotated_copy() does.
+    std::vector<uint32_t> truncated_since;
+    char head[FileIdentity::kFingerprintBytes];
+    ssize_t head_len = pread(fd, head, sizeof(head), 0);
+    uint64_t full_hash = head_len == sizeof(head) ? fnv1a64(head, sizeof(head)) : 0;
+    for (const auto& [rid, f] : files_) {
+      const FileIdentity& o = f.reader->identity();
+      if (f.closed || f.retiring || o.fp_len == 0 || o.fp_len > head_len || (o.dev == id.dev && o.ino == id.ino)) continue;
+      if (!copy_name_of(path, f.reader->path())) continue;
+      if (o.btime_ns != 0 && id.btime_ns != 0 && o.btime_ns >= id.btime_ns) continue;
+      uint64_t mine = o.fp_len == sizeof(head) ? full_hash : fnv1a64(head, o.fp_len);
+      if (mine == o.fp_hash && !o.content_matches_fd(f.reader->fd())) truncated_since.push_back(rid);
+    }
+    for (uint32_t rid : truncated_since)
+      if (auto it = files_.find(rid); it != files_.end() && !it->second.closed) check(&it->second);
+    for (auto& [rid, f] : files_) {
+      if (!f.closed && f.reader->identity().dev == id.dev && f.reader->identity().ino == id.ino) {
+        ::close(fd);
+        return &f;  // taken as the copy
+      }
+    }
+    if (const Followed* orig = original_of(path, fd, id, size)) {
+      if (!held_.count(path) && size > 0)
+        host_->internal_log(6, path + " holds what the beginning of " + orig->reader->path() +
+                                   " holds (a copy?): not read unless it turns out to differ");
+      held_[path] = Held{id.dev, id.ino, orig->reader->id()};
+      ::close(fd);
+      return nullptr;
+    }
+  }
+  held_.erase(path);
+  if (PositionEntry* e = own) {
     if (e->id.same_inode(id) && e->id.content_matches_fd(fd) && size >= e->position) {
       start = e->position;  // where the last run stopped
     } else {
@@ -440,6 +514,57 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
     }
   }
   return add_reader(path, fd, id, start, start);
+}
+
+// The older followed file whose beginning the new file `id` (open as `fd`,
+// `size` bytes) repeats: the same first bytes (up to a fingerprint) and the
+// same last 4 KiB, born before it; nullptr if none.  Files whose birth time
+// is not known are never taken for copies (a line read twice rather than
+// a file never read).
+const FileSource::Followed* FileSource::original_of(const std::string& path, int fd, const FileIdentity& id,
+                                                    uint64_t size) const {
+  if (id.btime_ns == 0) return nullptr;
+  constexpr size_t kProbe = 4096;
+  static char mine[kProbe], theirs[kProbe];
+  for (const auto& [rid, f] : files_) {
+    const FileIdentity& o = f.reader->identity();
+    if (f.closed || o.btime_ns == 0 || o.btime_ns >= id.btime_ns || (o.dev == id.dev && o.ino == id.ino)) continue;
+    if (!copy_name_of(path, f.reader->path())) continue;
+    if (id.fp_len == FileIdentity::kFingerprintBytes ? (o.fp_len != id.fp_len || o.fp_hash != id.fp_hash)
+                                                      : o.fp_len < id.fp_len)
+      continue;
+    struct stat ost;
+    if (fstat(f.reader->fd(), &ost) != 0 || static_cast<uint64_t>(ost.st_size) < size) continue;
+    // The first bytes (short files) and the last bytes must be the same.
+    bool same = true;
+    for (uint64_t at : {uint64_t{0}, size > kProbe ? size - kProbe : 0}) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kProbe, size - at));
+      if (pread(fd, mine, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
+          pread(f.reader->fd(), theirs, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
+          memcmp(mine, theirs, n) != 0)
+        same = false;
+    }
+    if (same) return &f;
+  }
+  return nullptr;
+}
+
+// Held files whose original was let go are copies for good; the ones that
+// are gone are forgotten.
+void FileSource::release_held() {
+  for (auto it = held_.begin(); it != held_.end();) {
+    struct stat st;
+    auto orig = files_.find(it->second.original);
+    if (stat(it->first.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_ino) != it->second.ino ||
+        static_cast<uint64_t>(st.st_dev) != it->second.dev) {
+      it = held_.erase(it);
+    } else if (orig == files_.end() || orig->second.closed) {
+      if (copies_.size() < 10000) copies_[{it->second.dev, it->second.ino}] = static_cast<uint64_t>(st.st_size);
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 // A followed path that is a symlink: writes to its target are reported in
@@ -471,6 +596,7 @@ FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, co
   f.last_change_ms = now_ms();
   f.size_seen = start;
   by_path_[path] = rid;
+  held_.erase(path);
   ++active_;
   watch_link_target(path, rid);
   store_->put(key_of(id), PositionEntry{path, id, acked});
@@ -850,6 +976,7 @@ void FileSource::tick() {
   ++ticks_;
   uint64_t now = now_ms();
   bool full = !all_watched_ || cfg_.monitor == FileSourceConfig::Monitor::kPoll || ticks_ % kFullCheckEvery == 0;
+  if (!held_.empty()) release_held();
   if (full) scan();
   // The bytes on their way, counted again from the files (a reading that
   // waits for acknowledgements must never wait on a miscount).

@@ -101,9 +101,19 @@ class RotationTest(fl.FileTest):
         """logrotate copytruncate: copy app.log to app.log.1, truncate
         app.log.  Lines logferry had not read yet when the file was
         truncated are read from the copy, found by its first bytes."""
+        self.run_copytruncate("*.log")
+
+    def test_copytruncate_copies_match_the_pattern(self):
+        """copytruncate where the copies match the pattern too (app.log*):
+        a copy is known by its first bytes as the file it was copied from,
+        so only what was not read before the truncation is read from it,
+        and the older copies (renamed app.log.2, .3) are not read again."""
+        self.run_copytruncate("app.log*")
+
+    def run_copytruncate(self, pattern):
         app = self.log("app.log")
         writer = fl.Writer(app, "app", self.ledger, burst=50)
-        lf = self.lf(self.wildcard_conf())
+        lf = self.lf(self.wildcard_conf(pattern=pattern))
         writer.start()
         for n in range(3):
             time.sleep(0.4)
