@@ -262,21 +262,36 @@ class FileDestination : public Destination {
     return false;
   }
 
+  // Writes as much of `data` as the FIFO takes now (with `wait`, waiting
+  // for room up to time-reopen()).  Returns the bytes written; `failed`:
+  // an error other than a full FIFO.
+  size_t write_fifo(int fd, const std::string& data, bool wait, bool* failed) {
+    size_t off = 0;
+    *failed = false;
+    while (off < data.size()) {
+      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      bool full = n < 0 && errno == EAGAIN;
+      if (full && wait && wait_writable(fd)) continue;
+      *failed = !full;
+      break;
+    }
+    return off;
+  }
+
   // pipe(): appends a batch's lines to the FIFO without waiting; what it
   // cannot take now goes to the backlog, written when the poll says there
   // is room.
   void write_pipe(OpenFile* f) {
     if (f->buf.empty()) return;
     if (f->backlog.empty()) {
-      size_t off = 0;
-      while (off < f->buf.size()) {
-        ssize_t n = ::write(f->fd, f->buf.data() + off, f->buf.size() - off);
-        if (n > 0) {
-          off += static_cast<size_t>(n);
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
+      bool failed;
+      size_t off = write_fifo(f->fd, f->buf, false, &failed);
+      if (failed) {
         Counters::add(counters.errors);  // not a FIFO any more, or it broke
         Counters::add(counters.dropped_queue_full, f->lines);
         f->buf.clear();
@@ -334,17 +349,8 @@ class FileDestination : public Destination {
 
   // The FIFO has room: writes as much of the backlog as it takes.
   void write_backlog(OpenFile* f) {
-    size_t off = 0;
-    while (off < f->backlog.size()) {
-      ssize_t n = ::write(f->fd, f->backlog.data() + off, f->backlog.size() - off);
-      if (n > 0) {
-        off += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        break;
-      }
-    }
+    bool failed;  // then nothing is written, and tick() gives the backlog up
+    size_t off = write_fifo(f->fd, f->backlog, false, &failed);
     if (off > 0) f->progress_at = monotonic_seconds();
     f->backlog.erase(0, off);
     backlog_bytes_ -= off;
@@ -377,17 +383,8 @@ class FileDestination : public Destination {
 
   // Closing: the backlog is written, waiting for room up to time-reopen().
   void drain_blocking(OpenFile* f) {
-    size_t off = 0;
-    while (off < f->backlog.size()) {
-      ssize_t n = ::write(f->fd, f->backlog.data() + off, f->backlog.size() - off);
-      if (n > 0) {
-        off += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN && wait_writable(f->fd)) continue;
-      break;
-    }
+    bool failed;
+    size_t off = write_fifo(f->fd, f->backlog, true, &failed);
     f->backlog.erase(0, off);
     backlog_bytes_ -= off;
     if (!f->backlog.empty()) Counters::add(counters.errors);
