@@ -56,6 +56,8 @@ bool make_parent_dirs(const std::string& path, int mode, int uid, int gid) {
     if (path[i] != '/') continue;
     std::string dir = path.substr(0, i);
     if (mkdir(dir.c_str(), static_cast<mode_t>(mode)) == 0) {
+      // dir-perm() as given, whatever the umask (as syslog-ng does).
+      if (chmod(dir.c_str(), static_cast<mode_t>(mode)) != 0) { /* best effort */ }
       if (uid >= 0 || gid >= 0)
         if (chown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) { /* best effort */ }
     } else if (errno != EEXIST) {
@@ -205,12 +207,27 @@ class FileDestination : public Destination {
     return open_file(path);
   }
 
+  // Opens a file for appending; one it creates gets perm() as given,
+  // whatever the umask (as syslog-ng does).
+  int open_for_append(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, cfg_.perm);
+    if (fd >= 0) {
+      if (fchmod(fd, static_cast<mode_t>(cfg_.perm)) != 0) { /* best effort */ }
+      return fd;
+    }
+    if (errno != EEXIST) return -1;
+    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, cfg_.perm);
+  }
+
+  int open_path(const std::string& path) {
+    if (cfg_.kind == FileDestinationConfig::Kind::kPipe) return ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    return open_for_append(path);
+  }
+
   OpenFile* open_file(const std::string& path) {
-    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
-    if (cfg_.kind == FileDestinationConfig::Kind::kPipe) flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
-    int fd = ::open(path.c_str(), flags, cfg_.perm);
+    int fd = open_path(path);
     if (fd < 0 && errno == ENOENT && cfg_.create_dirs) {
-      if (make_parent_dirs(path, cfg_.dir_perm, cfg_.uid, cfg_.gid)) fd = ::open(path.c_str(), flags, cfg_.perm);
+      if (make_parent_dirs(path, cfg_.dir_perm, cfg_.uid, cfg_.gid)) fd = open_path(path);
     }
     if (fd < 0) {
       int err = errno;
