@@ -389,6 +389,47 @@ class SqliteTest(h.ServerTest):
     def test_restart_mid_load_sigkill(self):
         self.restart_mid_load(kill=True)
 
+    def test_positions_wait_for_commit(self):
+        """A file source; the database is locked by another connection while
+        more lines come, and logferry is stopped meanwhile: what it could not
+        commit was never taken, so those file positions were not saved, and
+        the next logferry, the lock gone, writes them: every line once, in
+        order."""
+        db = self.path("logs.db")
+        src = self.path("in.log")
+        state = self.path("state")
+        os.mkdir(state)
+        n = 5000
+        with open(src, "wb") as f:
+            f.write(b"".join(b"line %05d\n" % i for i in range(n // 2)))
+
+        def conf(ports):
+            return (f"@version: 4.0\noptions {{ stats-freq(0); persist-dir({h.config_string(state)}); }};\n"
+                    f"source s {{ file({h.config_string(src)}); }};\n" +
+                    sql_dest(db, columns='"message"', values='"${MSG}"') + "log { source(s); destination(d); };\n")
+        lf = self.logferry(conf, nports=0, name="lf1")
+        self.wait_rows(db, n // 2, lf)
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            with open(src, "ab") as f:
+                f.write(b"".join(b"line %05d\n" % i for i in range(n // 2, n)))
+            h.wait_until(lambda: h.source_totals(lf.snapshot_stats())["in"] >= n, what="every line read",
+                         proc=lf.proc, interval=0.1)
+            stats = self.stop_ok(lf)
+            self.assertIn("rows not committed", lf.stderr)
+            self.assertEqual(stats["destination"]["d#0"]["dropped_queue_full"], n // 2, stats)
+            self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        self.assertEqual(count(db), n // 2, "nothing was written while the lock was held")
+        lf = self.logferry(conf, nports=0, name="lf2")
+        self.wait_rows(db, n, lf)
+        self.stop_ok(lf)
+        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")],
+                         [f"line {i:05d}" for i in range(n)], "every line once, in order")
+
     def test_config_errors(self):
         def check(body):
             path = self.path("bad.conf")
