@@ -346,15 +346,18 @@ class SqliteTest(h.ServerTest):
         stop_writing = threading.Event()
 
         def write():
-            # Lines of 16 bytes, 512 per write(): a reader never sees part of
+            # Lines of 16 bytes, 256 per write() (4 KiB): a reader never sees part of
             # a line, even when it reads while a write is half done (the file
             # grows a page at a time).
             fd = os.open(src, os.O_WRONLY | os.O_APPEND)
             try:
                 i = 0
-                while not stop_writing.is_set() and i < 50000:
-                    os.write(fd, b"".join(b"line %06d pad\n" % k for k in range(i, i + 512)))
-                    i += 512
+                # Until the test says stop: the load must go on across the
+                # restart however fast or slow this machine is (a cap once
+                # ended it before the restart on a slow run).
+                while not stop_writing.is_set() and i < 900000:
+                    os.write(fd, b"".join(b"line %06d pad\n" % k for k in range(i, i + 256)))
+                    i += 256
                     written[0] = i
                     time.sleep(0.02)  # a steady load, not a threshold
             finally:
@@ -374,7 +377,7 @@ class SqliteTest(h.ServerTest):
         writer.join(30)
         n = written[0]
         self.assertLess(at_stop, n, "the restart happened mid-load")
-        h.wait_until(lambda: len(set(r[0] for r in query(db, "SELECT message FROM messages"))) >= n,
+        h.wait_until(lambda: query(db, "SELECT count(DISTINCT message) FROM messages")[0][0] >= n,
                      what=lambda: f"{n} distinct rows (have {count(db)})", proc=lf.proc, timeout=90, interval=0.2)
         stats = self.stop_ok(lf)
         got = [r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")]
