@@ -70,6 +70,7 @@ class SqliteWriter : public SqlWriter {
 
   bool busy() const override { return false; }
   void stop_backend() override { close_db(); }
+  void drop_table_state() override { finalize_inserts(); }
 
  private:
   enum class Outcome { kOk, kBusy, kFailed };
@@ -114,11 +115,14 @@ class SqliteWriter : public SqlWriter {
     return Outcome::kOk;
   }
 
-  void close_db() {
-    for (auto*& st : insert_) {
+  void finalize_inserts() {
+    for (auto* st : insert_)
       if (st) sqlite3_finalize(st);
-      st = nullptr;
-    }
+    insert_.clear();
+  }
+
+  void close_db() {
+    finalize_inserts();
     if (db_) sqlite3_close_v2(db_);
     db_ = nullptr;
     configured_ = false;

@@ -21,6 +21,9 @@ constexpr uint64_t kShutdownCheckMs = 100;
 // A full backlog (sources held) lasting longer than this is reported, and
 // its end.
 constexpr uint64_t kHoldReportMs = 1000;
+// Templated table names: how many are kept (with their prepared statements)
+// before they are forgotten and checked again on their next row.
+constexpr size_t kMaxTables = 1000;
 
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -153,6 +156,19 @@ uint32_t SqlWriter::table_of(const LogMessage& msg) {
   return id;
 }
 
+// Rows name their table by its index in tables_, so the names are
+// forgotten only while no row waits and no query is in flight (after a
+// flush that committed everything, or at a tick while idle).
+void SqlWriter::limit_tables() {
+  if (literal_table_ || tables_.size() <= kMaxTables || !backlog_.empty() || busy()) return;
+  report(5, "more than " + std::to_string(kMaxTables) + " table names seen; they are forgotten, and each is checked "
+            "again on its next row");
+  drop_table_state();
+  tables_.clear();
+  table_ids_.clear();
+  last_table_ = UINT32_MAX;
+}
+
 void SqlWriter::deliver(const LogMessage& msg) {
   if (stopped_ || backlog_.size() >= drop_limit_) {
     // Only sources that do not wait get here with the backlog full.
@@ -184,12 +200,14 @@ void SqlWriter::flush() {
   rows_flushed_ = rows_total_;
   pump();
   check_hold();
+  limit_tables();
 }
 
 void SqlWriter::tick() {
   if (stopped_) return;
   pump();
   check_hold();
+  limit_tables();
   if (refused_unreported_ > 0 && now_ms() - refused_reported_ms_ >= kRefusedEveryMs) {
     report(4, std::to_string(refused_unreported_) + " more rows were refused by the database (not reported one by one)");
     refused_unreported_ = 0;

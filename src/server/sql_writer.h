@@ -74,6 +74,9 @@ class SqlWriter : public Destination {
   void forget_tables() {
     for (auto& t : tables_) t.ready = false;
   }
+  // Drops what the backend keeps per table (tables_ is about to be
+  // emptied: no row waits and no query is in flight).
+  virtual void drop_table_state() {}
 
   // ---- what the backend uses ----
 
@@ -114,6 +117,7 @@ class SqlWriter : public Destination {
 
  private:
   uint32_t table_of(const LogMessage& msg);
+  void limit_tables();
   void arm_timer(uint64_t ms);
   void check_hold();
   void shutdown_check();
@@ -123,6 +127,9 @@ class SqlWriter : public Destination {
   bool literal_table_;
   bool lower_names_;
   std::string name_buf_;
+  // Table names seen; with a templated name, forgotten (limit_tables())
+  // once more than kMaxTables are known, so that names made from message
+  // fields cannot grow memory without bound.
   std::unordered_map<std::string, uint32_t> table_ids_;
   uint32_t last_table_ = UINT32_MAX;
 

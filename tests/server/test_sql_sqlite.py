@@ -139,6 +139,26 @@ class SqliteTest(h.ServerTest):
         indexes = sorted(r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type='index'"))
         self.assertEqual(indexes, ["logs_alpha_program_idx", "logs_beta_x_y_program_idx"])
 
+    def test_many_table_names_are_forgotten_and_found_again(self):
+        """Table names made from a message field: past 1,000 names logferry
+        forgets them (bounded memory) and checks each again on its next row;
+        rows still land in the right tables."""
+        db = self.path("logs.db")
+        lf = self.server(sql_dest(db, table='"t_${PROGRAM}"', columns='"message"', values='"${MSGONLY}"'))
+        n = 1050
+        h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h p%04d - - - first\n" % i for i in range(n)))
+        self.wait_rows(db, 1, lf, "t_p%04d" % (n - 1))
+        h.wait_until(lambda: "table names seen" in lf.stderr_text(), what="the names forgotten", proc=lf.proc)
+        h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h p%04d - - - second\n" % i for i in (0, 1, n - 1)))
+        self.wait_rows(db, 2, lf, "t_p%04d" % (n - 1))
+        stats = self.stop_ok(lf)
+        self.assertEqual(len(tables(db)), n)
+        for i in (0, 1, n - 1):
+            self.assertEqual(query(db, f"SELECT message FROM t_p{i:04d} ORDER BY rowid"), [("first",), ("second",)])
+        self.assertEqual(query(db, "SELECT message FROM t_p0500"), [("first",)])
+        d = stats["destination"]["d#0"]
+        self.assertEqual((d["out"], d["errors"]), (n + 3, 0), stats)
+
     def test_monthly_table_and_existing_table_gets_missing_columns(self):
         db = self.path("logs.db")
         # A table made earlier with fewer columns: the missing one is added.
