@@ -47,7 +47,9 @@ demo: deps build
 	@echo "send it a line from another shell:"
 	@echo "  logger -n 127.0.0.1 -P 5514 -T -t myapp 'hello from logger'"
 	@echo "  logger -u var/run/logferry.sock -T -t myapp 'hello over the unix socket'"
-	@echo "then look at var/log/\$$(hostname)/myapp.log.  Ctrl-C stops logferry."
+	@echo "then look at var/log/\$$(hostname)/myapp.log, or at the rows in var/logs.db:"
+	@echo "  sqlite3 -header -column var/logs.db \"SELECT datetime, host, program, pid, message FROM messages_\$$(date +%Y%m) ORDER BY rowid DESC LIMIT 10\""
+	@echo "Ctrl-C stops logferry."
 	@$(BUILD)/logferry run -f conf/demo.conf
 
 clean:

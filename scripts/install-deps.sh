@@ -10,6 +10,8 @@ packages=(
   python3 util-linux bsdextrautils
   syslog-ng-core
   libestr0 libfastjson4 liblognorm5   # rsyslog (a test peer) runs from its unpacked package
+  libsqlite3-dev sqlite3 libpq-dev     # sql() destination
+  postgresql                           # sql(type(pgsql)) tests run a throwaway cluster of their own
 )
 
 missing=()
@@ -31,6 +33,14 @@ if [ ! -e "$policy" ]; then
   $sudo chmod +x "$policy"
   created_policy=1
 fi
-$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# PostgreSQL: no "main" cluster is created (the tests make their own), and
+# policy-rc.d above keeps any cluster from being started.
+pgconf=/etc/postgresql-common/createcluster.conf
+if [ ! -e "$pgconf" ]; then
+  $sudo mkdir -p "$(dirname "$pgconf")"
+  echo "create_main_cluster = false" | $sudo tee "$pgconf" >/dev/null
+fi
+$sudo apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 [ "$created_policy" -eq 1 ] && $sudo rm -f "$policy"
 exit 0

@@ -7,6 +7,7 @@
 #include "relay/network_destination.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
+#include "server/sql_destination.h"
 #include "server/usertty_destination.h"
 
 namespace logferry::cli {
@@ -22,6 +23,7 @@ const DriverRegistry& all_drivers() {
     register_file_destinations(r);
     register_usertty_destination(r);
     register_network_destinations(r);
+    register_sql_destination(r);
     return r;
   }();
   return registry;

@@ -70,7 +70,8 @@ bool OptionReader::strings(const char* name, std::vector<std::string>* out) {
   out->clear();
   for (const auto& a : o->args) {
     if (!a.is_value()) {
-      diag_->error(a.loc, "expected values in " + std::string(name) + "() of " + what_ + ", found option " + a.name + "()");
+      diag_->error(a.loc, "expected values in " + std::string(name) + "() of " + what_ + ", found option " + a.name + "()",
+                   "write " + std::string(name) + "(\"value\" \"value\" ...), each value quoted");
       return false;
     }
     out->push_back(a.value);
@@ -86,7 +87,8 @@ bool OptionReader::integer(const char* name, int64_t* out, int64_t min, int64_t 
   int64_t n;
   if (!parse_int64(v->value, &n) || n < min || n > max) {
     diag_->error(v->loc, "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
-                             " in " + std::string(name) + "() of " + what_ + ", found '" + v->value + "'");
+                             " in " + std::string(name) + "() of " + what_ + ", found '" + v->value + "'",
+                 "write a plain number, without quotes or units: " + std::string(name) + "(N)");
     return false;
   }
   *out = n;
@@ -104,7 +106,8 @@ bool OptionReader::yesno(const char* name, bool* out) {
   } else if (s == "no" || s == "off" || s == "0" || s == "false") {
     *out = false;
   } else {
-    diag_->error(v->loc, "expected yes or no in " + std::string(name) + "() of " + what_ + ", found '" + s + "'");
+    diag_->error(v->loc, "expected yes or no in " + std::string(name) + "() of " + what_ + ", found '" + s + "'",
+                 "write " + std::string(name) + "(yes) or " + std::string(name) + "(no)");
     return false;
   }
   return true;
@@ -128,7 +131,8 @@ bool OptionReader::octal(const char* name, int* out) {
   }
   if (!ok || n > 07777) {
     diag_->error(v->loc, "expected an octal mode such as 0640 in " + std::string(name) + "() of " + what_ +
-                             ", found '" + s + "'");
+                             ", found '" + s + "'",
+                 "write " + std::string(name) + "(0640): owner, group and others, each 0 to 7");
     return false;
   }
   *out = n;

@@ -292,7 +292,7 @@ ERRORS = [
         log { source(s_net); };
         """)},
      "bad.conf:2:29: error: expected a whole number from 1 to 65535 in port() of network() source, found '70000'",
-     None),
+     "write a plain number, without quotes or units: port(N)"),
     ("port without a value",
      {"bad.conf": conf("""
         @version: 4.0
@@ -307,7 +307,7 @@ ERRORS = [
         options { keep-hostname(maybe); };
         """)},
      "bad.conf:2:25: error: expected yes or no in keep-hostname() of options, found 'maybe'",
-     None),
+     "write keep-hostname(yes) or keep-hostname(no)"),
     ("octal permission",
      {"bad.conf": conf("""
         @version: 4.0
@@ -316,7 +316,7 @@ ERRORS = [
         log { source(s_net); destination(d_all); };
         """)},
      "bad.conf:3:46: error: expected an octal mode such as 0640 in perm() of file() destination, found '0698'",
-     None),
+     "write perm(0640): owner, group and others, each 0 to 7"),
     ("unknown transport",
      {"bad.conf": conf("""
         @version: 4.0
@@ -789,7 +789,7 @@ VALID = [
      []),
     ("conf/demo.conf",
      {},
-     [],
+     ["    sql() sqlite3 var/logs.db table messages_${R_YEAR}${R_MONTH}"],
      []),
     ("conf/server.conf",
      {},

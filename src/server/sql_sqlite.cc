@@ -1,0 +1,339 @@
+// sql(type(sqlite3)): rows into an SQLite file, synchronously on the output
+// thread.  The file is in WAL mode, so readers never wait for logferry nor
+// logferry for them; each transaction (BEGIN IMMEDIATE ... COMMIT) takes up
+// to batch-lines() rows through one prepared INSERT per table.
+//
+// A database locked by another writer (SQLITE_BUSY) is waited out: SQLite
+// retries for at most kBusyTimeoutMs inside a call, then the transaction is
+// rolled back and tried again kBusyRetryMs later from a timer, so the
+// output loop never blocks for long; the rows wait and none is counted as
+// refused.  A row SQLite refuses (a constraint, a value too big) is dropped,
+// counted as an error and reported; the rest of its transaction goes on.
+// Any other failure closes the file and opens it again after a backoff
+// (1 s, 2 s, ... up to time-reopen()).
+#include <sqlite3.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "server/sql_writer.h"
+
+namespace logferry {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 10;
+constexpr uint64_t kBusyRetryMs = 100;
+
+class SqliteWriter : public SqlWriter {
+ public:
+  explicit SqliteWriter(const SqlDestinationConfig& c) : SqlWriter(c) {}
+  ~SqliteWriter() override { close_db(); }
+
+ protected:
+  // Opens the file now, so that a wrong path stops logferry with a clear
+  // error.  A locked file is not an error: it is retried.
+  bool start(std::string* error) override {
+    Outcome o = connect();
+    if (o == Outcome::kFailed && !configured_) {
+      *error = "cannot open SQLite database '" + cfg_.database + "': " + last_error_;
+      if (last_code_ == SQLITE_CANTOPEN) *error += " (does its directory exist, and may logferry write there?)";
+      return false;
+    }
+    if (o != Outcome::kOk) handle(o);
+    return true;
+  }
+
+  void pump() override {
+    if (stopped()) return;
+    if (!retry_due()) {
+      wake_in(retry_wait_ms());
+      return;
+    }
+    if (!db_ || !configured_) {
+      Outcome o = connect();
+      if (o != Outcome::kOk) {
+        handle(o);
+        return;
+      }
+    }
+    while (size_t n = rows_for_transaction()) {
+      Outcome o = write_rows(n);
+      if (o != Outcome::kOk) {
+        handle(o);
+        return;
+      }
+      recovered();
+    }
+  }
+
+  bool busy() const override { return false; }
+  void stop_backend() override { close_db(); }
+  void drop_table_state() override { finalize_inserts(); }
+
+ private:
+  enum class Outcome { kOk, kBusy, kFailed };
+
+  // ---- the connection ----
+
+  Outcome connect() {
+    if (!db_) {
+      int rc = sqlite3_open_v2(cfg_.database.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                               nullptr);
+      if (rc != SQLITE_OK) {
+        last_code_ = rc & 0xff;
+        last_error_ = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        close_db();
+        return Outcome::kFailed;
+      }
+      sqlite3_extended_result_codes(db_, 1);
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    }
+    if (!configured_) {
+      // WAL: readers and this writer do not block each other.
+      sqlite3_stmt* st = nullptr;
+      int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
+      if (rc == SQLITE_OK) rc = sqlite3_step(st);
+      std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : "";
+      if (rc == SQLITE_ROW) rc = SQLITE_OK;
+      sqlite3_finalize(st);
+      if (rc != SQLITE_OK) return failed(rc);
+      if (mode != "wal" && !warned_mode_) {
+        warned_mode_ = true;
+        report(4, "the database cannot use WAL mode (journal mode '" + mode + "')");
+      }
+      for (const auto& s : cfg_.session_statements) {
+        rc = exec(s.c_str());
+        if (rc != SQLITE_OK) {
+          last_error_ = "session statement '" + s + "' failed: " + last_error_;
+          return classify(rc);
+        }
+      }
+      configured_ = true;
+    }
+    return Outcome::kOk;
+  }
+
+  void finalize_inserts() {
+    for (auto* st : insert_)
+      if (st) sqlite3_finalize(st);
+    insert_.clear();
+  }
+
+  void close_db() {
+    finalize_inserts();
+    if (db_) sqlite3_close_v2(db_);
+    db_ = nullptr;
+    configured_ = false;
+    forget_tables();
+  }
+
+  // ---- outcomes ----
+
+  Outcome failed(int rc) {
+    last_code_ = rc & 0xff;
+    last_error_ = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    return classify(rc);
+  }
+
+  Outcome classify(int rc) {
+    int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Outcome::kBusy;
+    return Outcome::kFailed;
+  }
+
+  // A row the database refuses for what it holds (not for its state).
+  static bool refuses_row(int rc) {
+    int primary = rc & 0xff;
+    return primary == SQLITE_CONSTRAINT || primary == SQLITE_TOOBIG || primary == SQLITE_MISMATCH ||
+           primary == SQLITE_RANGE;
+  }
+
+  void handle(Outcome o) {
+    if (o == Outcome::kBusy) {
+      if (!locked_) {
+        locked_ = true;
+        locked_since_ms_ = now_ms();
+        report(5, "the database is locked by another connection; " + std::to_string(backlog_.size()) +
+                      " rows wait until it is free");
+      }
+      retry_in(kBusyRetryMs);
+      return;
+    }
+    close_db();
+    uint64_t delay = after_failure();
+    failing_ = true;
+    report(3, "SQLite error: " + last_error_ + "; " + std::to_string(backlog_.size()) + " rows wait; retrying in " +
+                  seconds_text(delay));
+    retry_in(delay);
+  }
+
+  void recovered() {
+    succeeded();
+    if (locked_) {
+      locked_ = false;
+      report(5, "the database lock was released after " + seconds_text(now_ms() - locked_since_ms_));
+    }
+    if (failing_) {
+      failing_ = false;
+      report(5, "writing to the database again");
+    }
+  }
+
+  int exec(const char* sql) {
+    char* msg = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+    if (rc != SQLITE_OK) {
+      last_code_ = rc & 0xff;
+      last_error_ = msg ? msg : sqlite3_errstr(rc);
+    }
+    sqlite3_free(msg);
+    return rc;
+  }
+
+  void rollback() {
+    if (db_ && !sqlite3_get_autocommit(db_)) {
+      std::string keep = last_error_;
+      exec("ROLLBACK");
+      last_error_ = keep;
+    }
+  }
+
+  // ---- tables ----
+
+  // Creates the table (or adds the columns it lacks, and the indexes) and
+  // prepares its INSERT.
+  Outcome prepare_table(uint32_t t) {
+    if (insert_.size() <= t) insert_.resize(tables_.size(), nullptr);
+    SqlTable& table = tables_[t];
+    if (!table.ready && cfg_.create_tables) {
+      Outcome o = create_table(table);
+      if (o != Outcome::kOk) return o;
+    }
+    table.ready = true;
+    if (insert_[t]) return Outcome::kOk;
+    std::string sql = "INSERT INTO " + table.quoted;
+    if (insert_columns_.empty()) {
+      sql += " DEFAULT VALUES";
+    } else {
+      sql += " (";
+      for (size_t k = 0; k < insert_columns_.size(); ++k)
+        sql += (k ? ", " : "") + quote_identifier(cfg_.columns[insert_columns_[k]].name);
+      sql += ") VALUES (";
+      for (size_t k = 0; k < insert_columns_.size(); ++k) sql += k ? ", ?" : "?";
+      sql += ")";
+    }
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &insert_[t], nullptr);
+    if (rc != SQLITE_OK) {
+      insert_[t] = nullptr;
+      table.ready = false;
+      return failed(rc);
+    }
+    return Outcome::kOk;
+  }
+
+  Outcome create_table(SqlTable& table) {
+    // Which columns exist (none: no table).
+    std::vector<std::string> have;
+    sqlite3_stmt* st = nullptr;
+    std::string sql = "PRAGMA table_info(" + table.quoted + ")";
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const unsigned char* name = sqlite3_column_text(st, 1);
+      if (name) have.emplace_back(reinterpret_cast<const char*>(name));
+      rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    if (rc != SQLITE_OK) {
+      Outcome o = failed(rc);
+      sqlite3_finalize(st);
+      return o;
+    }
+    sqlite3_finalize(st);
+    auto has = [&](const std::string& col) {
+      return std::any_of(have.begin(), have.end(), [&](const std::string& h) { return strcasecmp(h.c_str(), col.c_str()) == 0; });
+    };
+    if (have.empty()) {
+      sql = "CREATE TABLE IF NOT EXISTS " + table.quoted + " (";
+      for (size_t i = 0; i < cfg_.columns.size(); ++i)
+        sql += (i ? ", " : "") + quote_identifier(cfg_.columns[i].name) + " " + cfg_.columns[i].type;
+      sql += ")";
+      if (!cfg_.create_statement_append.empty()) sql += " " + cfg_.create_statement_append;
+      if ((rc = exec(sql.c_str())) != SQLITE_OK) return classify(rc);
+    } else {
+      for (const auto& c : cfg_.columns) {
+        if (has(c.name)) continue;
+        sql = "ALTER TABLE " + table.quoted + " ADD COLUMN " + quote_identifier(c.name) + " " + c.type;
+        if ((rc = exec(sql.c_str())) != SQLITE_OK) return classify(rc);
+      }
+    }
+    for (const auto& idx : cfg_.indexes) {
+      sql = "CREATE INDEX IF NOT EXISTS " + quote_identifier(index_name(table.name, idx)) + " ON " + table.quoted + " (" +
+            quote_identifier(idx) + ")";
+      if ((rc = exec(sql.c_str())) != SQLITE_OK) return classify(rc);
+    }
+    return Outcome::kOk;
+  }
+
+  // ---- rows ----
+
+  // One transaction of the n oldest rows.
+  Outcome write_rows(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t t = backlog_.row(i).table;
+      if (t < insert_.size() && insert_[t] && tables_[t].ready) continue;
+      Outcome o = prepare_table(t);
+      if (o != Outcome::kOk) return o;
+    }
+    int rc = exec("BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) return classify(rc);
+    refused_.clear();
+    for (size_t i = 0; i < n; ++i) {
+      RowBacklog::Row row = backlog_.row(i);
+      sqlite3_stmt* st = insert_[row.table];
+      for (size_t k = 0; k < insert_columns_.size(); ++k) {
+        const RowBacklog::Value& v = row.values[k];
+        int idx = static_cast<int>(k + 1);
+        if (v.null()) sqlite3_bind_null(st, idx);
+        else sqlite3_bind_text(st, idx, row.text + v.off, static_cast<int>(v.len), SQLITE_STATIC);
+      }
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc == SQLITE_DONE) continue;
+      if (refuses_row(rc)) {
+        refused_.emplace_back(i, sqlite3_errmsg(db_));
+        continue;
+      }
+      Outcome o = failed(rc);
+      rollback();
+      return o;
+    }
+    rc = exec("COMMIT");
+    if (rc != SQLITE_OK) {
+      Outcome o = classify(rc);
+      rollback();
+      return o;
+    }
+    for (const auto& [i, why] : refused_) report_refused(backlog_.row(i), why);
+    rows_done(n, refused_.size());
+    return Outcome::kOk;
+  }
+
+  sqlite3* db_ = nullptr;
+  bool configured_ = false;  // WAL and the session statements done
+  std::vector<sqlite3_stmt*> insert_;  // by table
+  std::vector<std::pair<size_t, std::string>> refused_;  // of the current transaction
+  std::string last_error_;
+  int last_code_ = SQLITE_OK;
+  bool locked_ = false;
+  uint64_t locked_since_ms_ = 0;
+  bool failing_ = false;
+  bool warned_mode_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Destination> make_sqlite_writer(const SqlDestinationConfig& c) { return std::make_unique<SqliteWriter>(c); }
+
+}  // namespace logferry

@@ -1,0 +1,394 @@
+// The part of the sql() destination both databases share; see sql_writer.h.
+#include "server/sql_writer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "core/text.h"
+
+namespace logferry {
+
+namespace {
+
+// Refused rows: this many are reported at once, then one per interval.
+constexpr uint64_t kRefusedBurst = 10;
+constexpr uint64_t kRefusedEveryMs = 10000;
+// Shutdown: the longest wait in all for the rows waiting, and how often
+// it looks.
+constexpr uint64_t kMaxShutdownMs = 60000;
+constexpr uint64_t kShutdownCheckMs = 100;
+// A full backlog (sources held) lasting longer than this is reported, and
+// its end.
+constexpr uint64_t kHoldReportMs = 1000;
+// Templated table names: how many are kept (with their prepared statements)
+// before they are forgotten and checked again on their next row.
+constexpr size_t kMaxTables = 1000;
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Appends at most `max` bytes of `s` for a report: printable ASCII and
+// valid UTF-8 as they are, anything else as \xNN.
+void append_printable(std::string& out, std::string_view s, size_t max) {
+  size_t i = 0;
+  for (; i < s.size() && i < max;) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
+    if (n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    char hex[8];
+    snprintf(hex, sizeof(hex), "\\x%02x", c);
+    out += hex;
+    ++i;
+  }
+  if (i < s.size()) out += "...";
+}
+
+size_t count_template_columns(const SqlDestinationConfig& c) {
+  size_t n = 0;
+  for (const auto& col : c.columns) n += col.value ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+void sanitize_table_name(std::string& name, bool lower) {
+  for (char& c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) c = '_';
+    else if (lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (name.size() > 63) name.resize(63);
+  if (name.empty()) name = "_";
+}
+
+std::string index_name(const std::string& table, const std::string& column) {
+  std::string n = table + "_" + column + "_idx";
+  if (n.size() <= 63) return n;
+  char hash[20];
+  snprintf(hash, sizeof(hash), "_%016llx", static_cast<unsigned long long>(fnv1a(n)));
+  return n.substr(0, 63 - strlen(hash)) + hash;
+}
+
+SqlWriter::SqlWriter(const SqlDestinationConfig& c)
+    : cfg_(c), name_(describe_sql_destination(c)), backlog_(count_template_columns(c)),
+      literal_table_(c.table->is_literal()), lower_names_(c.type == SqlDestinationConfig::Type::kPgsql),
+      drop_limit_(c.max_backlog + std::max<size_t>(c.max_backlog, 1024)) {
+  for (size_t i = 0; i < cfg_.columns.size(); ++i)
+    if (cfg_.columns[i].value) insert_columns_.push_back(i);
+  if (literal_table_) {
+    LogMessage empty;
+    std::string name = cfg_.table->render(empty, cfg_.render);
+    sanitize_table_name(name, lower_names_);
+    table_ids_[name] = 0;
+    tables_.push_back(SqlTable{name, quote_identifier(name), false});
+    last_table_ = 0;
+  }
+}
+
+SqlWriter::~SqlWriter() {
+  // Destroyed without close(): the engine gave up starting after open()
+  // and the loop does not run; close the timers here.  (The backend was
+  // stopped by its own destructor.)
+  if (loop_ && !stopped_) {
+    stopped_ = true;
+    close_handles();
+  }
+  while (loop_ && outstanding_ > 0) uv_run(loop_, UV_RUN_NOWAIT);
+}
+
+bool SqlWriter::open(uv_loop_t* loop, std::string* error) {
+  loop_ = loop;
+  for (uv_timer_t* t : {&timer_, &shutdown_timer_}) {
+    uv_timer_init(loop_, t);
+    t->data = this;
+    ++outstanding_;
+  }
+  return start(error);
+}
+
+void SqlWriter::close_handles() {
+  for (uv_timer_t* t : {&timer_, &shutdown_timer_})
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { --static_cast<SqlWriter*>(h->data)->outstanding_; });
+}
+
+uint32_t SqlWriter::table_of(const LogMessage& msg) {
+  if (literal_table_) return 0;
+  name_buf_.clear();
+  cfg_.table->render(msg, cfg_.render, name_buf_);
+  sanitize_table_name(name_buf_, lower_names_);
+  if (last_table_ != UINT32_MAX && tables_[last_table_].name == name_buf_) return last_table_;
+  auto it = table_ids_.find(name_buf_);
+  if (it != table_ids_.end()) {
+    last_table_ = it->second;
+    return last_table_;
+  }
+  // A new table: once per table name, not per message.
+  auto id = static_cast<uint32_t>(tables_.size());
+  tables_.push_back(SqlTable{name_buf_, quote_identifier(name_buf_), false});
+  table_ids_.emplace(name_buf_, id);
+  last_table_ = id;
+  return id;
+}
+
+// Rows name their table by its index in tables_, so the names are
+// forgotten only while no row waits and no query is in flight (after a
+// flush that committed everything, or at a tick while idle).
+void SqlWriter::limit_tables() {
+  if (literal_table_ || tables_.size() <= kMaxTables || !backlog_.empty() || busy()) return;
+  report(5, "more than " + std::to_string(kMaxTables) + " table names seen; they are forgotten, and each is checked "
+            "again on its next row");
+  drop_table_state();
+  tables_.clear();
+  table_ids_.clear();
+  last_table_ = UINT32_MAX;
+}
+
+void SqlWriter::deliver(const LogMessage& msg) {
+  if (stopped_ || backlog_.size() >= drop_limit_) {
+    // Only sources that do not wait get here with the backlog full.
+    Counters::add(counters.dropped_queue_full);
+    ++dropped_episode_;
+    if (!dropping_ && !stopped_) {
+      dropping_ = true;
+      report(4, std::to_string(backlog_.size()) + " rows wait for the database; dropping the messages of sources "
+                "without flow control until it takes them (counted as dropped_queue_full)");
+    }
+    return;
+  }
+  backlog_.begin_row(table_of(msg));
+  const std::string* null_value = cfg_.has_null ? &cfg_.null_value : nullptr;
+  for (size_t col : insert_columns_) {
+    std::string& text = backlog_.text();
+    size_t start = text.size();
+    cfg_.columns[col].value->render(msg, cfg_.render, text);
+    backlog_.end_value(start, null_value);
+  }
+  backlog_.end_row();
+  ++rows_total_;
+}
+
+void SqlWriter::flush() {
+  if (stopped_) return;
+  marks_.flushed(flush_seq, rows_total_);
+  if (rows_flushed_ == rows_taken_ && rows_total_ > rows_taken_) oldest_ms_ = now_ms();
+  rows_flushed_ = rows_total_;
+  pump();
+  check_hold();
+  limit_tables();
+}
+
+void SqlWriter::tick() {
+  if (stopped_) return;
+  pump();
+  check_hold();
+  limit_tables();
+  if (refused_unreported_ > 0 && now_ms() - refused_reported_ms_ >= kRefusedEveryMs) {
+    report(4, std::to_string(refused_unreported_) + " more rows were refused by the database (not reported one by one)");
+    refused_unreported_ = 0;
+    refused_reported_ms_ = now_ms();
+  }
+}
+
+// Flow control: while the backlog is full, accepting() is false and the
+// engine holds the batches of flow-controlled sources (their sources
+// pause); reported when it lasts, and its end.  The rows of other sources
+// are dropped beyond drop_limit_ (deliver()); that episode ends here too.
+void SqlWriter::check_hold() {
+  uint64_t now = now_ms();
+  bool full = !accepting();
+  if (full && !holding_) {
+    holding_ = true;
+    hold_reported_ = false;
+    hold_start_ms_ = now;
+  } else if (!full && holding_) {
+    holding_ = false;
+    if (hold_reported_)
+      report(5, "the database takes rows again after " + seconds_text(now - hold_start_ms_) + "; " +
+                    std::to_string(backlog_.size()) + " rows wait");
+  }
+  if (holding_ && !hold_reported_ && now - hold_start_ms_ >= kHoldReportMs) {
+    hold_reported_ = true;
+    report(4, std::to_string(backlog_.size()) + " rows wait for the database; holding the sources with flow control "
+              "until it takes them");
+  }
+  if (dropping_ && backlog_.size() < cfg_.max_backlog) {
+    dropping_ = false;
+    report(5, "the database takes rows again; " + std::to_string(dropped_episode_) + " messages were dropped meanwhile");
+    dropped_episode_ = 0;
+  }
+}
+
+size_t SqlWriter::rows_for_transaction() {
+  uint64_t waiting = rows_flushed_ - rows_taken_;
+  if (waiting == 0 || stopped_) return 0;
+  size_t n = static_cast<size_t>(std::min<uint64_t>(waiting, cfg_.batch_lines));
+  if (waiting >= cfg_.batch_lines || closing_ || cfg_.batch_timeout_ms <= 0) return n;
+  uint64_t waited = now_ms() - oldest_ms_;
+  uint64_t timeout = static_cast<uint64_t>(cfg_.batch_timeout_ms);
+  if (waited >= timeout) return n;
+  wake_in(timeout - waited);
+  return 0;
+}
+
+void SqlWriter::rows_done(size_t n, size_t refused) {
+  backlog_.pop_front(n);
+  rows_taken_ += n;
+  marks_.release(rows_taken_);
+  Counters::add(counters.out, n - refused);
+  if (refused) Counters::add(counters.errors, refused);
+  if (holding_ || dropping_) check_hold();
+}
+
+void SqlWriter::report_refused(const RowBacklog::Row& row, const std::string& why) {
+  uint64_t now = now_ms();
+  if (now - refused_reported_ms_ >= kRefusedEveryMs) refused_burst_ = 0;
+  if (refused_burst_ >= kRefusedBurst) {
+    ++refused_unreported_;
+    return;
+  }
+  ++refused_burst_;
+  refused_reported_ms_ = now;
+  std::string text = "the database refused a row of table " + tables_[row.table].name + " (" + why + "); it is dropped:";
+  for (size_t k = 0; k < insert_columns_.size(); ++k) {
+    text += " " + cfg_.columns[insert_columns_[k]].name + "=";
+    if (row.values[k].null()) {
+      text += "NULL";
+      continue;
+    }
+    text += "'";
+    append_printable(text, row.value(k), 80);
+    text += "'";
+  }
+  if (refused_unreported_ > 0) text += " (and " + std::to_string(refused_unreported_) + " more not reported)";
+  refused_unreported_ = 0;
+  report(4, text);
+}
+
+void SqlWriter::report(int severity, const std::string& text) {
+  std::string line = "destination " + name_ + ": " + text;
+  if (internal_log) {
+    internal_log(severity, line);
+  } else {
+    fprintf(stderr, "logferry: %s\n", line.c_str());
+  }
+}
+
+uint64_t SqlWriter::after_failure() {
+  uint64_t max = static_cast<uint64_t>(std::max<int64_t>(cfg_.time_reopen, 1)) * 1000;
+  backoff_ms_ = backoff_ms_ == 0 ? std::min<uint64_t>(1000, max) : std::min(backoff_ms_ * 2, max);
+  return backoff_ms_;
+}
+
+void SqlWriter::retry_in(uint64_t ms) {
+  retry_at_ms_ = now_ms() + ms;
+  arm_timer(ms);
+}
+
+void SqlWriter::wake_in(uint64_t ms) { arm_timer(ms); }
+
+void SqlWriter::arm_timer(uint64_t ms) {
+  if (stopped_ || !loop_) return;
+  uint64_t due = now_ms() + ms;
+  if (timer_due_ms_ != 0 && timer_due_ms_ <= due && uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) return;
+  timer_due_ms_ = due;
+  uv_update_time(loop_);  // the thread may have blocked since the loop last looked at the clock
+  uv_timer_start(&timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<SqlWriter*>(t->data);
+    self->timer_due_ms_ = 0;
+    if (!self->stopped_) self->pump();
+  }, ms, 0);
+}
+
+uint64_t SqlWriter::now_ms() { return uv_hrtime() / 1000000; }
+
+std::string SqlWriter::seconds_text(uint64_t ms) {
+  char buf[32];
+  if (ms % 1000 == 0) snprintf(buf, sizeof(buf), "%llu s", static_cast<unsigned long long>(ms / 1000));
+  else snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+// Shutdown: the rows waiting may take as long as the database keeps taking
+// them; shutdown_grace_ms without a commit (or kMaxShutdownMs in all) ends
+// it.  The loop keeps running meanwhile (the engine waits for our handles).
+void SqlWriter::close() {
+  if (closing_ || stopped_) return;
+  closing_ = true;
+  rows_flushed_ = rows_total_;
+  retry_at_ms_ = 0;  // one more attempt at once
+  close_started_ms_ = last_progress_ms_ = now_ms();
+  last_progress_taken_ = rows_taken_;
+  pump();
+  if (backlog_.empty() && !busy()) {
+    finish_close();
+    return;
+  }
+  uv_timer_start(&shutdown_timer_, [](uv_timer_t* t) { static_cast<SqlWriter*>(t->data)->shutdown_check(); },
+                 kShutdownCheckMs, kShutdownCheckMs);
+}
+
+void SqlWriter::shutdown_check() {
+  if (stopped_) return;
+  if (backlog_.empty() && !busy()) {
+    finish_close();
+    return;
+  }
+  uint64_t now = now_ms();
+  if (rows_taken_ != last_progress_taken_) {
+    last_progress_taken_ = rows_taken_;
+    last_progress_ms_ = now;
+  }
+  std::string reason;
+  if (now - last_progress_ms_ >= static_cast<uint64_t>(cfg_.shutdown_grace_ms))
+    reason = "the database took nothing for " + seconds_text(static_cast<uint64_t>(cfg_.shutdown_grace_ms));
+  else if (now - close_started_ms_ >= kMaxShutdownMs)
+    reason = "still not done after " + seconds_text(kMaxShutdownMs);
+  if (reason.empty()) {
+    pump();
+    return;
+  }
+  // What shutdown could not commit is counted and never taken: a file
+  // source's saved position stays before it, so the next start sends it.
+  size_t left = backlog_.size();
+  Counters::add(counters.dropped_queue_full, left);
+  report(4, "shutting down with " + std::to_string(left) + " rows not committed (" + reason + ")");
+  finish_close();
+}
+
+void SqlWriter::finish_close() {
+  stopped_ = true;
+  stop_backend();
+  close_handles();
+}
+
+uint64_t SqlWriter::taken_through(uint64_t latest) const {
+  return marks_.taken_through(latest, rows_taken_, rows_total_);
+}
+
+}  // namespace logferry

@@ -1,0 +1,102 @@
+// sql() destination: the backlog of rendered rows and the helpers that make
+// table, column and index names safe.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "server/sql_backlog.h"
+#include "server/sql_writer.h"
+
+using namespace logferry;
+
+namespace {
+
+void add_row(RowBacklog& b, uint32_t table, std::initializer_list<std::string> values, const std::string* null_value) {
+  b.begin_row(table);
+  for (const auto& v : values) {
+    size_t start = b.text().size();
+    b.text() += v;
+    b.end_value(start, null_value);
+  }
+  b.end_row();
+}
+
+}  // namespace
+
+TEST_CASE("RowBacklog keeps rows in order across chunks and reuses them") {
+  RowBacklog b(2);
+  const size_t n = RowBacklog::kRowsPerChunk * 3 + 7;
+  for (size_t i = 0; i < n; ++i) add_row(b, static_cast<uint32_t>(i % 3), {"h" + std::to_string(i), "m" + std::to_string(i)}, nullptr);
+  CHECK(b.size() == n);
+  CHECK(b.row(0).value(0) == "h0");
+  CHECK(b.row(n - 1).value(1) == "m" + std::to_string(n - 1));
+  CHECK(b.row(n - 1).table == (n - 1) % 3);
+  // Values are NUL-terminated for C APIs.
+  CHECK(std::string(b.row(5).c_str(1)) == "m5");
+
+  // Take rows off in uneven steps, crossing chunk boundaries.
+  size_t front = 0;
+  for (size_t step : {1, 254, 2, 300, 100}) {
+    b.pop_front(step);
+    front += step;
+    REQUIRE(b.size() == n - front);
+    CHECK(b.row(0).value(0) == "h" + std::to_string(front));
+    CHECK(b.row(b.size() - 1).value(0) == "h" + std::to_string(n - 1));
+  }
+  b.pop_front(b.size());
+  CHECK(b.empty());
+  // Empty, then filled again: rows start over.
+  add_row(b, 1, {"again", "x"}, nullptr);
+  CHECK(b.size() == 1);
+  CHECK(b.row(0).value(0) == "again");
+  CHECK(b.row(0).table == 1);
+}
+
+TEST_CASE("RowBacklog: null() values and NUL bytes") {
+  RowBacklog b(3);
+  std::string null_value;  // null("")
+  add_row(b, 0, {"", "x", ""}, &null_value);
+  add_row(b, 0, {std::string("a\0b", 3), "", "y"}, nullptr);
+  RowBacklog::Row r0 = b.row(0);
+  CHECK(r0.values[0].null());
+  CHECK(r0.c_str(0) == nullptr);
+  CHECK(r0.value(1) == "x");
+  CHECK(r0.values[2].null());
+  CHECK((r0.flags & RowBacklog::kRowHasNul) == 0);
+  RowBacklog::Row r1 = b.row(1);
+  CHECK(r1.value(0) == std::string("a\0b", 3));
+  CHECK((r1.flags & RowBacklog::kRowHasNul) != 0);
+  CHECK_FALSE(r1.values[1].null());  // no null(): empty stays empty
+  CHECK(r1.value(1).empty());
+}
+
+TEST_CASE("sql() names: quoted identifiers, sanitized table names, index names") {
+  CHECK(quote_identifier("messages") == "\"messages\"");
+  CHECK(quote_identifier("a\"b; DROP TABLE x") == "\"a\"\"b; DROP TABLE x\"");
+
+  std::string t = "logs_beta.x-y";
+  sanitize_table_name(t, false);
+  CHECK(t == "logs_beta_x_y");
+  t = "Logs_ABC";
+  sanitize_table_name(t, true);
+  CHECK(t == "logs_abc");
+  t = "x');DROP TABLE t;--";
+  sanitize_table_name(t, false);
+  CHECK(t == "x___DROP_TABLE_t___");
+  t = "";
+  sanitize_table_name(t, false);
+  CHECK(t == "_");
+  t = std::string(100, 'a');
+  sanitize_table_name(t, false);
+  CHECK(t.size() == 63);
+  t = "caf\xc3\xa9";
+  sanitize_table_name(t, false);
+  CHECK(t == "caf__");
+
+  CHECK(index_name("messages", "host") == "messages_host_idx");
+  std::string long_table(60, 't');
+  std::string a = index_name(long_table, "host"), b = index_name(long_table, "hostname");
+  CHECK(a.size() == 63);
+  CHECK(b.size() == 63);
+  CHECK(a != b);  // the hash tells them apart
+}
