@@ -254,7 +254,9 @@ class FerryDestination : public Destination, private LinkEvents {
     std::string_view p;
     int n;
     while ((n = reader_.next(&h, &p)) == 1) {
-      if (!handle_frame(h, p)) return;  // the connection was dropped
+      // False, or a write that found the connection broken: the rest of
+      // what it sent is moot.
+      if (!handle_frame(h, p) || phase_ == Phase::kDown) return;
     }
     if (n < 0) protocol_error(l, reader_.error());
   }
