@@ -36,11 +36,12 @@ def client_conf(path, port):
 
 
 class Writer(threading.Thread):
-    """Appends lines "L%08d <filler>" to a file, `rate` lines a second."""
+    """Appends lines "L%08d <filler>" (another letter with `tag`) to a file,
+    `rate` lines a second."""
 
-    def __init__(self, path, total, rate):
+    def __init__(self, path, total, rate, tag="L"):
         super().__init__(daemon=True)
-        self.path, self.total, self.rate = path, total, rate
+        self.path, self.total, self.rate, self.tag = path, total, rate, tag
         self.written = 0
 
     def run(self):
@@ -48,7 +49,7 @@ class Writer(threading.Thread):
             start = time.monotonic()
             while self.written < self.total:
                 burst = min(100, self.total - self.written)
-                f.write("".join(f"L{self.written + i:08d} {'x' * 60}\n" for i in range(burst)))
+                f.write("".join(f"{self.tag}{self.written + i:08d} {'x' * 60}\n" for i in range(burst)))
                 f.flush()
                 self.written += burst
                 ahead = self.written / self.rate - (time.monotonic() - start)
@@ -56,10 +57,10 @@ class Writer(threading.Thread):
                     time.sleep(ahead)
 
 
-def seqs(path):
+def seqs(path, tag="L"):
     out = []
     for line in h.read_lines(path):
-        if line.startswith("L") and len(line) > 9:
+        if line.startswith(tag) and len(line) > 9:
             out.append(int(line[1:9]))
     return out
 
@@ -83,15 +84,15 @@ class FerryTest(h.ServerTest):
         h.wait_until(lambda: h.tcp_listening(self.port), what="the server to listen", proc=lf.proc)
         return lf
 
-    def client(self):
-        return self.lf("client", client_conf(self.input, self.port))
+    def client(self, name="client", path=None):
+        return self.lf(name, client_conf(path or self.input, self.port))
 
-    def wait_all(self, total, procs=()):
-        h.wait_until(lambda: len(set(seqs(self.out))) >= total, 90,
-                     lambda: f"{total} distinct lines (have {len(set(seqs(self.out)))})")
+    def wait_all(self, total, tag="L"):
+        h.wait_until(lambda: len(set(seqs(self.out, tag))) >= total, 90,
+                     lambda: f"{total} distinct {tag} lines (have {len(set(seqs(self.out, tag)))})")
 
-    def check(self, total, max_repeats=0):
-        got = seqs(self.out)
+    def check(self, total, max_repeats=0, tag="L"):
+        got = seqs(self.out, tag)
         counts = {}
         for s in got:
             counts[s] = counts.get(s, 0) + 1
@@ -166,6 +167,34 @@ class FerryTest(h.ServerTest):
         self.stop_ok(client)
         self.stop_ok(server)
         self.check(20000)
+
+    def test_two_clients(self):
+        """Two clients (two node ids, the same source name) into one server:
+        separate streams, every line of each once, even across a server
+        restart."""
+        server = self.server()
+        other = self.path("other.log")
+        open(other, "w").close()
+        c1 = self.client()
+        c2 = self.client("client2", other)
+        w1 = Writer(self.input, 15000, 5000)
+        w2 = Writer(other, 15000, 5000, tag="M")
+        w1.start()
+        w2.start()
+        h.wait_until(lambda: len(seqs(self.out, "M")) >= 2000, 60, what="the first lines of client2")
+        self.stop_ok(server)
+        server = self.server()
+        w1.join()
+        w2.join()
+        self.wait_all(15000)
+        self.wait_all(15000, "M")
+        self.stop_ok(c1)
+        self.stop_ok(c2)
+        self.stop_ok(server)
+        self.check(15000)
+        self.check(15000, tag="M")
+        with open(os.path.join(self.path("server-state"), "ferry-hwm")) as f:
+            self.assertEqual(len(f.read().split("\n")) - 1, 2, "one mark per origin stream")
 
     def test_garbage_peer_dropped_while_client_served(self):
         server = self.server()
