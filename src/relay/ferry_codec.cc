@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace logferry::ferry {
@@ -274,6 +275,7 @@ void encode_stream_state(std::string* out, const StreamState& s) {
   size_t at = begin_frame(out, FrameType::kStreamState, 0);
   put_u32(out, s.stream);
   put_u64(out, s.hwm);
+  put_u64(out, std::max(s.received, s.hwm));
   finish_frame(out, at);
 }
 
@@ -281,7 +283,8 @@ bool decode_stream_state(std::string_view p, StreamState* s) {
   Reader r(p);
   s->stream = r.u32();
   s->hwm = r.u64();
-  return !r.bad();
+  s->received = r.left() >= 8 ? r.u64() : s->hwm;
+  return !r.bad() && s->received >= s->hwm;
 }
 
 void encode_batch(std::string* out, const BatchHeader& b, uint8_t flags, std::string_view body) {

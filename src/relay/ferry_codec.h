@@ -124,6 +124,9 @@ struct StreamOpen {
 struct StreamState {
   uint32_t stream = 0;
   uint64_t hwm = 0;
+  // Appended to version 1's payload: the highest seq the receiver has
+  // accepted (handed on, maybe not durable yet); hwm when absent.
+  uint64_t received = 0;
 };
 // BATCH without its body: decode_batch_header() points *body at it.
 struct BatchHeader {

@@ -279,7 +279,7 @@ class FerryDestination : public Destination, private LinkEvents {
         if (phase_ != Phase::kReady || !decode_stream_state(p, &st) || st.stream >= streams_.size() ||
             !streams_[st.stream].opened)
           return protocol_error(l, "unexpected or malformed STREAM_STATE");
-        stream_state(streams_[st.stream], st.hwm);
+        stream_state(streams_[st.stream], st.hwm, st.received);
         pump();
         return true;
       }
@@ -324,17 +324,20 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   // The receiver's high-water mark of a stream: what is at or below it is
-  // durable there; send the rest again.
-  void stream_state(Stream& s, uint64_t hwm) {
+  // durable there; send the rest again.  `received`: the highest number it
+  // accepted (maybe not durable yet); new numbers must be above it, or they
+  // would collide with batches of an earlier run of this sender (a crash)
+  // that the receiver still has in flight.
+  void stream_state(Stream& s, uint64_t hwm, uint64_t received) {
     s.ready = true;
     s.sent = 0;
-    if (s.next_seq == 0 || s.next_seq <= hwm) {
+    if (s.next_seq == 0 || s.next_seq <= received) {
       // First contact (or a receiver that knows more of this stream than we
-      // numbered, e.g. after our restart): number from its mark on.
+      // numbered, e.g. failover to another receiver): number after it.
       if (s.next_seq != 0)
-        report(4, "stream " + s.name + ": the receiver's mark " + std::to_string(hwm) +
-                      " is above what this sender numbered; unacknowledged batches are renumbered after it");
-      s.next_seq = hwm + 1;
+        report(4, "stream " + s.name + ": the receiver has batches up to " + std::to_string(received) +
+                      ", above what this sender numbered; unacknowledged batches are renumbered after it");
+      s.next_seq = received + 1;
       for (auto& b : s.batches) b.seq = s.next_seq++;
       return;
     }

@@ -268,7 +268,7 @@ class FerrySource : public Source {
         s.conn_stream = so.stream;
         c->streams[so.stream] = idx;
         if (c->streams.size() > cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-        encode_stream_state(&c->out, StreamState{so.stream, s.hwm});
+        encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received});
         return;
       }
       case FrameType::kBatch:
@@ -313,6 +313,14 @@ class FerrySource : public Source {
       raw = raw_;
     } else if (body.size() != b.raw_len) {
       return garbage(c, kErrProtocol, "BATCH body is not raw_len bytes");
+    }
+    if (s.conn != c) {
+      // Another connection opened the stream since: this one is stale (its
+      // sender reconnected, or crashed and started again); what it still
+      // sends could collide with the new connection's numbers.  Dropped,
+      // not acknowledged: the sender resends what matters.
+      ++superseded_;
+      return;
     }
     if (b.seq <= s.received) {
       // Already here: drop it; acknowledge at once what is durable.
@@ -448,7 +456,7 @@ class FerrySource : public Source {
   MessageBatch decoded_;
   std::string raw_;
   std::vector<char> read_buf_ = std::vector<char>(65536);
-  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0;
+  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0;
 };
 
 class FerrySourceDriver : public SourceDriver {

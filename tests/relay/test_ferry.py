@@ -168,6 +168,26 @@ class FerryTest(h.ServerTest):
         self.stop_ok(server)
         self.check(20000)
 
+    def test_client_kill9_mid_load(self):
+        """The client killed with kill -9 while batches are in flight and
+        started again: nothing lost.  Its saved position may be behind what
+        the server has, so lines after it are sent again (repeats allowed);
+        the new run's batches are numbered after everything the server
+        accepted, so none of them is mistaken for a duplicate."""
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 30000, 5000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 5000, 60, what="the first lines")
+        client.kill9()
+        client = self.client()
+        w.join()
+        self.wait_all(30000)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        repeats = self.check(30000, max_repeats=30000)
+        print(f"client kill -9: {repeats} lines repeated")
+
     def test_two_clients(self):
         """Two clients (two node ids, the same source name) into one server:
         separate streams, every line of each once, even across a server

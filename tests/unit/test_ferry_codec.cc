@@ -171,11 +171,15 @@ TEST_CASE("ferry handshake and control frames round trip") {
   CHECK(so2.host == "web01");
 
   out.clear();
-  encode_stream_state(&out, StreamState{3, 0x1234567890ull});
+  encode_stream_state(&out, StreamState{3, 0x1234567890ull, 0x1234567899ull});
   StreamState ss;
   REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState), &ss));
   CHECK(ss.stream == 3);
   CHECK(ss.hwm == 0x1234567890ull);
+  CHECK(ss.received == 0x1234567899ull);
+  // Without the appended `received` (the draft's payload): hwm.
+  REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState).substr(0, 12), &ss));
+  CHECK(ss.received == 0x1234567890ull);
 
   out.clear();
   encode_ack(&out, Ack{7, ~uint64_t{0}});
