@@ -4,7 +4,9 @@
 #include "client/pipe_source.h"
 #include "client/unix_source.h"
 #include "core/config.h"
+#include "relay/ferry_destination.h"
 #include "relay/network_destination.h"
+#include "server/ferry_source.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
 #include "server/sql_destination.h"
@@ -17,6 +19,7 @@ const DriverRegistry& all_drivers() {
     DriverRegistry r;
     register_internal_source(r);
     register_network_sources(r);
+    register_ferry_source(r);
     register_unix_sources(r);
     register_pipe_sources(r);
     register_file_sources(r);
@@ -24,6 +27,7 @@ const DriverRegistry& all_drivers() {
     register_usertty_destination(r);
     register_network_destinations(r);
     register_sql_destination(r);
+    register_ferry_destination(r);
     return r;
   }();
   return registry;

@@ -545,6 +545,8 @@ bool Engine::Impl::start() {
     for (const auto& drv : def.drivers) {
       auto d = drv->create();
       d->internal_log = [this](int severity, const std::string& text) { internal_log(severity, text); };
+      d->persist_dir = cfg_->options.persist_dir;
+      for (const auto& s : cfg_->sources) d->source_names.push_back(s.name);
       std::string err;
       if (!d->open(&out_loop_, &err)) {
         fprintf(stderr, "logferry: destination %s: %s\n", def.name.c_str(), err.c_str());

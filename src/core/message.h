@@ -82,6 +82,15 @@ class LogMessage {
   // Setting an existing name replaces its value.
   void set_value(std::string_view name, std::string_view value);
   bool get_value(std::string_view name, std::string_view* out) const;
+  // Adds a pair without looking for the name first: for decoders of input
+  // that was already a message (the ferry protocol), where a per-value
+  // search would make a hostile peer's long lists quadratic.  A repeated
+  // name is then hidden behind the first.  Neither may point into this
+  // message's own buffer.
+  void append_value(std::string_view name, std::string_view value) {
+    Span n = store(name);
+    values_.push_back({n, store(value)});
+  }
   const std::vector<NameValue>& values() const { return values_; }
 
   // RFC 5424 structured data, in arrival order.
@@ -98,6 +107,8 @@ class LogMessage {
 
   void add_tag(std::string_view tag);
   bool has_tag(std::string_view tag) const;
+  // Adds a tag without the has_tag() check (see append_value()).
+  void append_tag(std::string_view tag) { tags_.push_back(store(tag)); }
   const std::vector<Span>& tags() const { return tags_; }
 
   uint8_t facility() const { return static_cast<uint8_t>(pri >> 3); }

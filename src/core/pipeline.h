@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/message.h"
 
@@ -110,6 +111,11 @@ class Destination {
   bool flush_pending = false;  // the engine's mark: delivered to since the last flush
   uint64_t flush_seq = 0;      // the number of the current or last flush
   InternalLog internal_log;    // set by the engine before open()
+  // Also set before open(): where state is kept across restarts, and the
+  // name of each source block (by LogMessage::source_id), for destinations
+  // that keep per-origin state (ferry()).
+  std::string persist_dir;
+  std::vector<std::string> source_names;
 };
 
 }  // namespace logferry

@@ -68,8 +68,9 @@ void Connection::start(bool keepalive, int sndbuf, uint64_t now_ms) {
   if (tcp_) {
     uv_tcp_nodelay(&h_.tcp, 1);
     if (keepalive) uv_tcp_keepalive(&h_.tcp, 1, 60);
-    // Nothing is expected from the server; reading makes its close (FIN or
-    // RST) known at once instead of at the next write.
+    // Reading makes the server's close (FIN or RST) known at once instead
+    // of at the next write; what it sends goes to received() (the ferry
+    // protocol's answers; network() ignores them).
     uv_read_start(stream(),
                   [](uv_handle_t*, size_t, uv_buf_t* buf) {
                     static thread_local char discard[16384];
@@ -104,9 +105,11 @@ size_t Connection::write_queue_size() {
   return tcp_ && connected_ && !dead_ ? uv_stream_get_write_queue_size(stream()) : 0;
 }
 
-void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(s->data);
-  if (c->dead_ || nread >= 0) return;  // bytes from the server are discarded
+  if (c->dead_) return;
+  if (nread > 0) c->events_->received(c, std::string_view(buf->base, static_cast<size_t>(nread)));
+  if (nread >= 0) return;
   c->events_->broken(c, nread == UV_EOF ? "closed by the peer" : uv_strerror(static_cast<int>(nread)),
                      nread == UV_EOF);
 }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/pipeline.h"
@@ -38,6 +39,9 @@ class ConnectionEvents {
   virtual void broken(Connection*, const std::string& /*reason*/, bool /*fresh*/) {}
   // UDP: the peer answered "port unreachable".
   virtual void refused(Connection*) {}
+  // TCP: bytes the peer sent (a protocol's answers; network() and syslog()
+  // ignore them).
+  virtual void received(Connection*, std::string_view /*bytes*/) {}
 };
 
 // Heap-allocated because closing is asynchronous: libuv calls the callbacks

@@ -38,6 +38,8 @@ class LinkEvents {
   virtual size_t waiting_messages() const = 0;
   // A line for logferry's own log; severity as syslog's (4 warning, 5 notice).
   virtual void report(int severity, const std::string& text) = 0;
+  // Bytes the server sent on the connection (the ferry protocol).
+  virtual void link_data(ServerLink&, std::string_view) {}
 };
 
 // What every link of a destination shares.
@@ -87,6 +89,11 @@ class ServerLink : private ConnectionEvents {
   void tick();
   // UDP: the connection's try_send() met "port unreachable".
   void conn_refused() { refused(conn_); }
+  // Drops the connection as if it broke (a protocol error, a peer that
+  // stopped answering) and reconnects as after a break.
+  void reconnect(const std::string& reason) {
+    if (conn_) broken(conn_, reason, false);
+  }
 
  private:
   void start_connect();
@@ -105,6 +112,9 @@ class ServerLink : private ConnectionEvents {
   void write_done(Connection* c) override;
   void broken(Connection* c, const std::string& reason, bool fresh) override;
   void refused(Connection* c) override;
+  void received(Connection* c, std::string_view bytes) override {
+    if (c == conn_) events_->link_data(*this, bytes);
+  }
 
   LinkContext ctx_;
   std::vector<int> servers_;

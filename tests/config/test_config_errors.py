@@ -608,6 +608,42 @@ ERRORS = [
         """)},
      "bad.conf:2:1: error: parser blocks are not supported yet",
      "remove the block and its references; logferry parses syslog headers itself"),
+    # ---- ferry() ----
+    ("ferry() destination without a host",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s { internal(); };
+        destination d { ferry(port(5140)); };
+        log { source(s); destination(d); };
+        """)},
+     "bad.conf:3:17: error: expected the host to send to in ferry() destination",
+     'write ferry("logs.example.com" port(5140)); for backups add failover(servers("b.example.com"))'),
+    ("ferry() source with a positional address",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s { ferry("0.0.0.0" port(5140)); };
+        log { source(s); };
+        """)},
+     "bad.conf:2:18: error: unexpected value '0.0.0.0' in ferry() source",
+     'write the listen address as ip("0.0.0.0")'),
+    ("ferry() window of 0",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s { internal(); };
+        destination d { ferry("a" window(0)); };
+        log { source(s); destination(d); };
+        """)},
+     "bad.conf:3:34: error: expected a whole number from 1 to 100000 in window() of ferry() destination, found '0'",
+     None),
+    ("ferry() failover without servers",
+     {"bad.conf": conf("""
+        @version: 4.0
+        source s { internal(); };
+        destination d { ferry("a" failover()); };
+        log { source(s); destination(d); };
+        """)},
+     "bad.conf:3:27: error: failover() of ferry() destination needs servers() with at least one server",
+     'write failover(servers("backup1.example.com" "backup2.example.com"))'),
 ]
 
 # The central-server example of the issue: syslog-ng's global options.

@@ -1,0 +1,481 @@
+// The running ferry() destination.  Everything happens on the output
+// thread's loop.
+//
+// deliver() encodes each message into the open batch of its stream (one
+// stream per source block); flush() closes every open batch, numbered with
+// the engine's flush number, and sends what the window allows.  A batch
+// stays in its stream's window until the receiver's ACK covers it; after a
+// reconnect the streams are opened again and everything above the
+// receiver's high-water mark is sent again.  taken_through() answers with
+// the flush before the oldest unacknowledged batch, so the engine
+// acknowledges a file source's lines only when the receiver made them
+// durable.
+#include "relay/ferry_destination.h"
+
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <map>
+
+#include "relay/connection.h"
+#include "relay/ferry_codec.h"
+#include "relay/node_id.h"
+#include "relay/server_link.h"
+
+namespace logferry {
+
+namespace {
+
+using namespace ferry;
+
+constexpr uint64_t kGraceCheckMs = 250;
+constexpr uint64_t kMaxShutdownMs = 60000;
+
+// One batch of a stream, kept until acknowledged.
+struct OutBatch {
+  uint64_t seq = 0;        // 0: not numbered yet (the stream has not learned the receiver's mark)
+  uint64_t flush_seq = 0;  // the engine's flush it belongs to
+  uint32_t count = 0;
+  std::string raw;         // the encoded messages, uncompressed
+};
+
+// One origin stream: the messages of one source block.
+struct Stream {
+  uint16_t source_id = 0;
+  std::string name;
+  uint64_t next_seq = 0;       // 0 until the first STREAM_STATE tells where the receiver is
+  std::deque<OutBatch> batches;  // unacknowledged, oldest first; the last may be open
+  bool open_batch = false;     // batches.back() still takes messages
+  size_t sent = 0;             // batches[0, sent) were sent on the current connection
+  bool opened = false;         // STREAM_OPEN sent on the current connection
+  bool ready = false;          // STREAM_STATE received on the current connection
+};
+
+class FerryDestination : public Destination, private LinkEvents {
+ public:
+  explicit FerryDestination(const FerryDestinationConfig& c)
+      : cfg_(c), name_(describe_ferry_destination(c)), compressor_(c.compress_level),
+        reader_(kDefaultMaxFrameBytes) {
+    for (const auto& s : cfg_.link.servers) peers_.push_back(host_port(s, cfg_.link.port));
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    hostname_ = host;
+  }
+
+  ~FerryDestination() override {
+    if (!started_ || outstanding_ == 0) return;
+    internal_log = nullptr;
+    closing_ = true;
+    finish_close();
+    while (outstanding_ > 0) uv_run(loop_, UV_RUN_ONCE);
+  }
+
+  bool open(uv_loop_t* loop, std::string* error) override {
+    std::string err;
+    if (!load_or_create_node_id(persist_dir, &node_id_, &err)) {
+      *error = err + " (the ferry protocol names this node by it; set persist-dir() to a writable directory)";
+      return false;
+    }
+    loop_ = loop;
+    start();
+    return true;
+  }
+
+  void deliver(const LogMessage& msg) override {
+    Stream& s = stream_for(msg.source_id);
+    if (done_ || s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows) {
+      Counters::add(counters.dropped_queue_full);
+      if (!dropping_) {
+        dropping_ = true;
+        report(4, "stream " + s.name + " holds " + std::to_string(s.batches.size()) +
+                      " unacknowledged batches; dropping new messages of sources that do not wait "
+                      "(counted as dropped_queue_full)");
+      }
+      return;
+    }
+    if (!s.open_batch) {
+      s.batches.emplace_back();
+      s.open_batch = true;
+      if (s.next_seq) s.batches.back().seq = s.next_seq++;
+    }
+    OutBatch& b = s.batches.back();
+    encoder_.append(msg, &b.raw);
+    ++b.count;
+    if (b.count >= cfg_.batch_messages || b.raw.size() >= cfg_.batch_bytes) s.open_batch = false;
+  }
+
+  void flush() override {
+    for (auto& s : streams_) {
+      s.open_batch = false;
+      // The batches filled since the last flush (0: not flushed yet; a
+      // large one closes early) belong to this one.
+      for (auto it = s.batches.rbegin(); it != s.batches.rend() && it->flush_seq == 0; ++it)
+        it->flush_seq = flush_seq;
+    }
+    pump();
+  }
+
+  void tick() override { start(); }
+
+  void close() override {
+    if (!started_ || closing_) return;
+    closing_ = true;
+    flush();
+    if (unacknowledged() == 0) {
+      finish_close();
+      return;
+    }
+    for (auto& l : links_) l->shut_down();
+    grace_started_ms_ = last_progress_ms_ = uv_now(loop_);
+    last_acked_ = acked_total_;
+    uv_timer_start(&grace_timer_, [](uv_timer_t* t) { static_cast<FerryDestination*>(t->data)->grace_check(); },
+                   kGraceCheckMs, kGraceCheckMs);
+  }
+
+  // Flow control: a stream whose window is full (its oldest batches wait
+  // for the receiver) makes flow-controlled sources wait.
+  bool accepting() const override {
+    for (const auto& s : streams_)
+      if (s.batches.size() >= window()) return false;
+    return true;
+  }
+
+  uint64_t taken_through(uint64_t latest) const override {
+    uint64_t t = latest;
+    for (const auto& s : streams_)
+      if (!s.batches.empty() && s.batches.front().flush_seq > 0) t = std::min(t, s.batches.front().flush_seq - 1);
+    return t;
+  }
+
+ private:
+  enum class Phase { kDown, kHello, kReady };
+
+  size_t window() const { return std::max<size_t>(1, std::min<size_t>(cfg_.window, welcome_.window)); }
+
+  Stream& stream_for(uint16_t source_id) {
+    for (auto& s : streams_)
+      if (s.source_id == source_id) return s;
+    streams_.emplace_back();
+    Stream& s = streams_.back();
+    s.source_id = source_id;
+    s.name = source_id < source_names.size() ? source_names[source_id] : "source" + std::to_string(source_id);
+    return s;
+  }
+
+  size_t unacknowledged() const {
+    size_t n = 0;
+    for (const auto& s : streams_) n += s.batches.size();
+    return n;
+  }
+
+  void start() {
+    if (started_ || !loop_) return;
+    started_ = true;
+    uv_timer_init(loop_, &grace_timer_);
+    grace_timer_.data = this;
+    ++outstanding_;
+    LinkContext ctx;
+    ctx.loop = loop_;
+    ctx.cfg = &cfg_.link;
+    ctx.peers = &peers_;
+    ctx.counters = &link_counters_;
+    ctx.outstanding = &outstanding_;
+    ctx.reopen_ms = static_cast<uint64_t>(std::max<int64_t>(cfg_.link.time_reopen, 1)) * 1000;
+    std::vector<int> all;
+    for (size_t i = 0; i < cfg_.link.servers.size(); ++i) all.push_back(static_cast<int>(i));
+    LinkEvents* events = this;
+    links_.push_back(std::make_unique<ServerLink>(ctx, all, events));
+    links_[0]->start();
+  }
+
+  ServerLink* link() const { return links_.empty() ? nullptr : links_[0].get(); }
+
+  // ---- sending ---------------------------------------------------------------
+
+  // Opens new streams and sends what the windows allow, then writes.
+  void pump() {
+    if (phase_ == Phase::kReady) {
+      for (size_t i = 0; i < streams_.size(); ++i) {
+        Stream& s = streams_[i];
+        if (!s.opened) {
+          StreamOpen so;
+          so.stream = static_cast<uint32_t>(i);
+          std::copy(node_id_.begin(), node_id_.end(), so.origin);
+          so.source = s.name;
+          so.host = hostname_;
+          encode_stream_open(&out_, so);
+          s.opened = true;
+        }
+        if (!s.ready) continue;
+        while (s.sent < s.batches.size() && s.sent < window()) {
+          const OutBatch& b = s.batches[s.sent];
+          if (s.open_batch && s.sent + 1 == s.batches.size()) break;  // still filling
+          if (!send_batch(static_cast<uint32_t>(i), b)) return;
+          ++s.sent;
+        }
+      }
+    }
+    write_out();
+  }
+
+  bool send_batch(uint32_t stream, const OutBatch& b) {
+    BatchHeader h{stream, b.seq, b.count, static_cast<uint32_t>(b.raw.size())};
+    if (!zstd_) {
+      encode_batch(&out_, h, 0, b.raw);
+      return true;
+    }
+    body_.clear();
+    std::string err;
+    if (!compressor_.compress(b.raw, &body_, &err)) {
+      report(3, "compression failed: " + err + "; reconnecting");
+      if (link()) link()->reconnect("compression failed");
+      return false;
+    }
+    encode_batch(&out_, h, kBatchFlagZstd, body_);
+    return true;
+  }
+
+  void write_out() {
+    ServerLink* l = link();
+    if (out_.empty() || !l || !l->up() || l->writing()) return;
+    Connection* c = l->conn();
+    if (!c->peer_alive()) return;
+    c->write(out_, 0, 0);
+  }
+
+  // ---- receiving -------------------------------------------------------------
+
+  void link_data(ServerLink& l, std::string_view bytes) override {
+    reader_.feed(bytes);
+    FrameHeader h;
+    std::string_view p;
+    int n;
+    while ((n = reader_.next(&h, &p)) == 1) {
+      // False, or a write that found the connection broken: the rest of
+      // what it sent is moot.
+      if (!handle_frame(h, p) || phase_ == Phase::kDown) return;
+    }
+    if (n < 0) protocol_error(l, reader_.error());
+  }
+
+  // False when the connection was dropped.
+  bool handle_frame(const FrameHeader& h, std::string_view p) {
+    ServerLink& l = *link();
+    switch (static_cast<FrameType>(h.type)) {
+      case FrameType::kWelcome: {
+        if (phase_ != Phase::kHello || !decode_welcome(p, &welcome_))
+          return protocol_error(l, "unexpected or malformed WELCOME");
+        if (welcome_.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
+        zstd_ = cfg_.compress && (welcome_.features & kFeatureZstd);
+        phase_ = Phase::kReady;
+        pump();
+        return true;
+      }
+      case FrameType::kStreamState: {
+        StreamState st;
+        if (phase_ != Phase::kReady || !decode_stream_state(p, &st) || st.stream >= streams_.size() ||
+            !streams_[st.stream].opened)
+          return protocol_error(l, "unexpected or malformed STREAM_STATE");
+        stream_state(streams_[st.stream], st.hwm, st.received);
+        pump();
+        return true;
+      }
+      case FrameType::kAck: {
+        Ack a;
+        if (phase_ != Phase::kReady || !decode_ack(p, &a) || a.stream >= streams_.size())
+          return protocol_error(l, "unexpected or malformed ACK");
+        acknowledge(streams_[a.stream], a.seq);
+        pump();
+        return true;
+      }
+      case FrameType::kPing: {
+        uint64_t token;
+        if (!decode_ping(p, &token)) return protocol_error(l, "malformed PING");
+        encode_ping(&out_, FrameType::kPong, token);
+        write_out();
+        return true;
+      }
+      case FrameType::kPong:
+        return true;
+      case FrameType::kError: {
+        ErrorFrame e;
+        decode_error(p, &e);
+        report(4, l.peer() + " closed the ferry session: error " + std::to_string(e.code) + ": " + e.text);
+        l.reconnect("the receiver sent ERROR " + std::to_string(e.code));
+        return false;
+      }
+      default:
+        if (is_extension_type(h.type)) return true;
+        return protocol_error(l, std::string("unexpected ") + type_name(h.type) + " frame");
+    }
+  }
+
+  bool protocol_error(ServerLink& l, const std::string& what) {
+    Counters::add(counters.errors);
+    report(3, "protocol error from " + l.peer() + ": " + what + "; reconnecting");
+    std::string bye;
+    encode_error(&bye, kErrProtocol, what);
+    if (l.up() && !l.writing()) l.conn()->write(bye, 0, 0);
+    l.reconnect("protocol error");
+    return false;
+  }
+
+  // The receiver's high-water mark of a stream: what is at or below it is
+  // durable there; send the rest again.  `received`: the highest number it
+  // accepted (maybe not durable yet); new numbers must be above it, or they
+  // would collide with batches of an earlier run of this sender (a crash)
+  // that the receiver still has in flight.
+  void stream_state(Stream& s, uint64_t hwm, uint64_t received) {
+    s.ready = true;
+    s.sent = 0;
+    if (s.next_seq == 0 || s.next_seq <= received) {
+      // First contact (or a receiver that knows more of this stream than we
+      // numbered, e.g. failover to another receiver): number after it.
+      if (s.next_seq != 0)
+        report(4, "stream " + s.name + ": the receiver has batches up to " + std::to_string(received) +
+                      ", above what this sender numbered; unacknowledged batches are renumbered after it");
+      s.next_seq = received + 1;
+      for (auto& b : s.batches) b.seq = s.next_seq++;
+      return;
+    }
+    acknowledge(s, hwm);
+  }
+
+  void acknowledge(Stream& s, uint64_t seq) {
+    while (!s.batches.empty() && s.batches.front().seq != 0 && s.batches.front().seq <= seq &&
+           !(s.open_batch && s.batches.size() == 1)) {
+      Counters::add(counters.out, s.batches.front().count);
+      acked_total_ += s.batches.front().count;
+      s.batches.pop_front();
+      if (s.sent > 0) --s.sent;
+    }
+    if (dropping_ && accepting()) {
+      dropping_ = false;
+      report(5, "the receiver acknowledges again; messages are queued again");
+    }
+    if (closing_ && unacknowledged() == 0) finish_close();
+  }
+
+  // ---- LinkEvents --------------------------------------------------------------
+
+  void link_up(ServerLink&) override {
+    phase_ = Phase::kHello;
+    reader_ = FrameReader(kDefaultMaxFrameBytes);
+    compressor_.reset();
+    out_.clear();
+    for (auto& s : streams_) {
+      s.opened = s.ready = false;
+      s.sent = 0;
+    }
+    Hello h;
+    std::copy(node_id_.begin(), node_id_.end(), h.node_id);
+    h.features = cfg_.compress ? kFeatureZstd : 0;
+    h.name = hostname_;
+    encode_hello(&out_, h);
+    write_out();
+  }
+
+  void link_write_done(ServerLink&) override { write_out(); }
+
+  void link_down(ServerLink&, bool, uint64_t) override {
+    phase_ = Phase::kDown;
+    out_.clear();
+    for (auto& s : streams_) {
+      s.opened = s.ready = false;
+      s.sent = 0;
+    }
+  }
+
+  bool link_should_retry(ServerLink&) override { return !(closing_ && unacknowledged() == 0); }
+
+  void link_stopped(ServerLink&) override {
+    if (done_) return;
+    if (unacknowledged() == 0) finish_close();
+    else give_up("no server reachable");
+  }
+
+  size_t waiting_messages() const override {
+    size_t n = 0;
+    for (const auto& s : streams_)
+      for (const auto& b : s.batches) n += b.count;
+    return n;
+  }
+
+  void report(int severity, const std::string& text) override {
+    std::string line = "destination " + name_ + ": " + text;
+    if (internal_log) internal_log(severity, line);
+    else fprintf(stderr, "logferry: %s\n", line.c_str());
+  }
+
+  // ---- shutdown ------------------------------------------------------------------
+
+  void grace_check() {
+    uint64_t now = uv_now(loop_);
+    if (acked_total_ != last_acked_) {
+      last_acked_ = acked_total_;
+      last_progress_ms_ = now;
+    }
+    if (now - last_progress_ms_ >= static_cast<uint64_t>(cfg_.link.shutdown_grace_ms))
+      give_up("nothing acknowledged for " + seconds_text(static_cast<uint64_t>(cfg_.link.shutdown_grace_ms)));
+    else if (now - grace_started_ms_ >= kMaxShutdownMs)
+      give_up("still not done after " + seconds_text(kMaxShutdownMs));
+  }
+
+  // Shutdown could not get everything acknowledged: what is left was never
+  // taken, so file sources read it again at the next start.
+  void give_up(const std::string& reason) {
+    if (done_) return;
+    report(4, "shutting down with " + std::to_string(waiting_messages()) + " messages not acknowledged (" + reason +
+                  "); they are not counted as delivered");
+    finish_close();
+  }
+
+  void finish_close() {
+    if (done_) return;
+    done_ = true;
+    for (auto& l : links_) l->close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_),
+             [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });
+  }
+
+  FerryDestinationConfig cfg_;
+  std::string name_;
+  std::vector<std::string> peers_;
+  std::string hostname_;
+  NodeId node_id_{};
+  uv_loop_t* loop_ = nullptr;
+  uv_timer_t grace_timer_{};
+  bool started_ = false;
+  bool closing_ = false;
+  bool done_ = false;
+  bool dropping_ = false;
+  size_t outstanding_ = 0;
+  std::vector<std::unique_ptr<ServerLink>> links_;
+  Counters link_counters_;  // the connection's own counts (bytes written are not messages delivered)
+
+  Phase phase_ = Phase::kDown;
+  Welcome welcome_;
+  bool zstd_ = false;
+  std::deque<Stream> streams_;  // index = the connection-local stream number
+  MessageEncoder encoder_;
+  Compressor compressor_;
+  FrameReader reader_;
+  std::string out_;   // frames waiting for the connection's write
+  std::string body_;  // scratch: a compressed batch body
+
+  uint64_t acked_total_ = 0;
+  uint64_t last_acked_ = 0;
+  uint64_t grace_started_ms_ = 0;
+  uint64_t last_progress_ms_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Destination> make_ferry_destination(const FerryDestinationConfig& c) {
+  return std::make_unique<FerryDestination>(c);
+}
+
+}  // namespace logferry

@@ -1,0 +1,42 @@
+// The ferry() destination: the sending side of the ferry protocol
+// (docs/protocol.md).  Messages go already parsed, in numbered batches, one
+// stream per source block; a batch stays in the window until the receiver
+// acknowledges it as durable, is resent after a reconnect, and only then
+// counts as taken (so a tailed file's saved position moves past a line only
+// once the receiver made it durable).
+//
+// The parts:
+//   ferry_options.cc      the config: options, checks, describe()
+//   ferry_destination.cc  the running destination: streams, window,
+//                         handshake, ACKs, delivery tracking, shutdown
+//   ferry_codec.{h,cc}    the wire format
+//   server_link, connection (shared with network()): connect, reconnect
+//                         with backoff, failover servers
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "relay/network_destination.h"
+
+namespace logferry {
+
+struct FerryDestinationConfig {
+  // servers (primary, then failover), port, time-reopen, keepalive,
+  // connect timeout, shutdown grace: what the shared connection code reads.
+  NetworkDestinationConfig link;
+  bool compress = true;             // compression(yes): zstd when the receiver accepts it
+  int compress_level = 3;           // compression-level()
+  uint32_t window = 16;             // window(): unacknowledged batches per stream (the receiver may lower it)
+  uint32_t batch_messages = 512;    // batch-messages(): the most messages in one batch
+  uint32_t batch_bytes = 1u << 20;  // batch-bytes(): a batch is closed once its encoding is this large
+  // Batches (sent or not) a stream may hold before messages of sources
+  // that do not wait are dropped: window() times this.
+  uint32_t queue_windows = 4;
+};
+
+std::string describe_ferry_destination(const FerryDestinationConfig& c);
+void register_ferry_destination(DriverRegistry& registry);
+std::unique_ptr<Destination> make_ferry_destination(const FerryDestinationConfig& c);
+
+}  // namespace logferry

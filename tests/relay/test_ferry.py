@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""The ferry protocol end to end with real processes: a client logferry tails
+a file and sends it with ferry() to a server logferry, whose ferry() source
+writes it to a file.  Every line exactly once; the server stopped with
+SIGTERM and restarted mid-load (nothing lost, nothing repeated) or killed
+with kill -9 (nothing lost; repeats bounded by the unsaved marks: at most the
+batches of one window); a garbage peer dropped and counted while a client is
+served."""
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client"))
+import test_file_lib as fl  # noqa: E402
+from test_file_lib import h  # noqa: E402
+
+WINDOW = 16
+BATCH = 512
+
+
+def server_conf(port, out, opts=""):
+    return (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+            f"source s_in {{ ferry(ip(\"127.0.0.1\") port({port}) {opts}); }};\n"
+            f"destination d {{ file({h.config_string(out)} template(\"${{MESSAGE}}\\n\")); }};\n"
+            f"log {{ source(s_in); destination(d); }};\n")
+
+
+def client_conf(path, port):
+    return (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+            f"source s_app {{ file({h.config_string(path)} follow-freq(1)); }};\n"
+            f"destination d_ferry {{ ferry(\"127.0.0.1\" port({port}) window({WINDOW}) batch-messages({BATCH})"
+            f" time-reopen(1)); }};\n"
+            f"log {{ source(s_app); destination(d_ferry); }};\n")
+
+
+class Writer(threading.Thread):
+    """Appends lines "L%08d <filler>" (another letter with `tag`) to a file,
+    `rate` lines a second."""
+
+    def __init__(self, path, total, rate, tag="L"):
+        super().__init__(daemon=True)
+        self.path, self.total, self.rate, self.tag = path, total, rate, tag
+        self.written = 0
+
+    def run(self):
+        with open(self.path, "a", encoding="ascii") as f:
+            start = time.monotonic()
+            while self.written < self.total:
+                burst = min(100, self.total - self.written)
+                f.write("".join(f"{self.tag}{self.written + i:08d} {'x' * 60}\n" for i in range(burst)))
+                f.flush()
+                self.written += burst
+                ahead = self.written / self.rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+
+def seqs(path, tag="L"):
+    out = []
+    for line in h.read_lines(path):
+        if line.startswith(tag) and len(line) > 9:
+            out.append(int(line[1:9]))
+    return out
+
+
+class FerryTest(h.ServerTest):
+
+    def setUp(self):
+        super().setUp()
+        self.port = h.free_port()
+        self.input = self.path("in.log")
+        self.out = self.path("out.log")
+        open(self.input, "w").close()
+
+    def lf(self, name, conf):
+        lf = fl.FileLogferry(self.dir, self.path(name + "-state"), name)
+        self._procs.append(lf)
+        return lf.start_conf(conf)
+
+    def server(self, opts=""):
+        lf = self.lf("server", server_conf(self.port, self.out, opts))
+        h.wait_until(lambda: h.tcp_listening(self.port), what="the server to listen", proc=lf.proc)
+        return lf
+
+    def client(self, name="client", path=None):
+        return self.lf(name, client_conf(path or self.input, self.port))
+
+    def wait_all(self, total, tag="L"):
+        h.wait_until(lambda: len(set(seqs(self.out, tag))) >= total, 90,
+                     lambda: f"{total} distinct {tag} lines (have {len(set(seqs(self.out, tag)))})")
+
+    def check(self, total, max_repeats=0, tag="L"):
+        got = seqs(self.out, tag)
+        counts = {}
+        for s in got:
+            counts[s] = counts.get(s, 0) + 1
+        missing = [s for s in range(total) if s not in counts]
+        self.assertEqual(missing, [], f"lost lines: {fl.summarize(missing)}")
+        repeats = sum(c - 1 for c in counts.values())
+        self.assertLessEqual(repeats, max_repeats, "repeated lines")
+        return repeats
+
+    def test_every_line_once(self):
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 20000, 20000)
+        w.start()
+        w.join()
+        self.wait_all(20000)
+        self.stop_ok(client)
+        stats = self.stop_ok(server)
+        self.check(20000)
+        self.assertEqual(len(seqs(self.out)), 20000)
+        self.assertEqual(h.source_totals(stats)["in"], 20000)
+
+    def test_server_sigterm_restart_mid_load(self):
+        """SIGTERM while lines flow; the server is away 2 s; after the
+        restart every line arrives, none twice (the marks are saved at
+        shutdown after the output)."""
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 30000, 5000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 5000, 60, what="the first lines")
+        self.stop_ok(server)
+        time.sleep(2)
+        server = self.server()
+        w.join()
+        self.wait_all(30000)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.check(30000)
+
+    def test_server_kill9_mid_load(self):
+        """kill -9 while lines flow: nothing lost.  Lines written to the
+        output after the last saved mark are sent again: at most a window
+        of batches."""
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 30000, 5000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 5000, 60, what="the first lines")
+        server.kill9()
+        time.sleep(2)
+        server = self.server()
+        w.join()
+        self.wait_all(30000)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        repeats = self.check(30000, max_repeats=WINDOW * BATCH)
+        print(f"kill -9: {repeats} lines repeated (bound {WINDOW * BATCH})")
+
+    def test_client_restart_no_repeats(self):
+        """The client stopped and started again mid-load: its saved position
+        covers only acknowledged lines; nothing lost, nothing repeated."""
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 20000, 5000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 3000, 60, what="the first lines")
+        self.stop_ok(client)
+        client = self.client()
+        w.join()
+        self.wait_all(20000)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.check(20000)
+
+    def test_client_kill9_mid_load(self):
+        """The client killed with kill -9 while batches are in flight and
+        started again: nothing lost.  Its saved position may be behind what
+        the server has, so lines after it are sent again (repeats allowed);
+        the new run's batches are numbered after everything the server
+        accepted, so none of them is mistaken for a duplicate."""
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 30000, 5000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 5000, 60, what="the first lines")
+        client.kill9()
+        client = self.client()
+        w.join()
+        self.wait_all(30000)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        repeats = self.check(30000, max_repeats=30000)
+        print(f"client kill -9: {repeats} lines repeated")
+
+    def test_two_clients(self):
+        """Two clients (two node ids, the same source name) into one server:
+        separate streams, every line of each once, even across a server
+        restart."""
+        server = self.server()
+        other = self.path("other.log")
+        open(other, "w").close()
+        c1 = self.client()
+        c2 = self.client("client2", other)
+        w1 = Writer(self.input, 15000, 5000)
+        w2 = Writer(other, 15000, 5000, tag="M")
+        w1.start()
+        w2.start()
+        h.wait_until(lambda: len(seqs(self.out, "M")) >= 2000, 60, what="the first lines of client2")
+        self.stop_ok(server)
+        server = self.server()
+        w1.join()
+        w2.join()
+        self.wait_all(15000)
+        self.wait_all(15000, "M")
+        self.stop_ok(c1)
+        self.stop_ok(c2)
+        self.stop_ok(server)
+        self.check(15000)
+        self.check(15000, tag="M")
+        with open(os.path.join(self.path("server-state"), "ferry-hwm")) as f:
+            self.assertEqual(len(f.read().split("\n")) - 1, 2, "one mark per origin stream")
+
+    def test_garbage_peer_dropped_while_client_served(self):
+        server = self.server()
+        client = self.client()
+        w = Writer(self.input, 10000, 5000)
+        w.start()
+        dropped = []
+        for payload in (b"GET / HTTP/1.0\r\n\r\n", b"\x01\x00\x00\x00\x00\x00\x00\x04LFRX",
+                        b"\x05\x00\x00\x00\xff\xff\xff\xff"):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            s.sendall(payload)
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            dropped.append(data)
+        # Each was answered with ERROR (type 0x0F) and closed.
+        for data in dropped:
+            self.assertTrue(data.startswith(b"\x0f"), f"ERROR frame expected, got {data[:16]!r}")
+        w.join()
+        self.wait_all(10000)
+        self.stop_ok(client)
+        stats = self.stop_ok(server)
+        self.check(10000)
+        self.assertGreaterEqual(h.source_totals(stats)["errors"], 3)
+        self.assertEqual(server.stderr.count("ferry(): dropping"), 3)
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,469 @@
+// Unit tests for the ferry protocol's wire format (src/relay/ferry_codec.*).
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "relay/ferry_codec.h"
+
+using namespace logferry;
+using namespace logferry::ferry;
+
+namespace {
+
+// A message using every part of the encoding.
+void fill_full(LogMessage& m, int i) {
+  m.clear();
+  m.pri = static_cast<uint16_t>(i % 192);
+  m.flags = kFlagRfc5424 | kFlagTruncated;
+  m.stamp = Timestamp{1710151200 + i, 123456789, -18000, 9};
+  m.received = Timestamp{-86400 * 365, 5, 3600 + 1800, 3};
+  m.set(Field::kHost, "web01.example.com");
+  m.set(Field::kHostFrom, "relay");
+  m.set(Field::kSourceIp, "2001:db8::1");
+  m.set(Field::kProgram, "nginx");
+  m.set(Field::kPid, "4242");
+  m.set(Field::kMsgId, "ID47");
+  m.set(Field::kMessage, std::string("line ") + std::to_string(i) + std::string("\0with nul\n\xff", 11));
+  m.set_value("user.key", "value");
+  m.set_value(".SDATA.meta.sequenceId", "17");
+  m.set_value("empty", "");
+  m.begin_sd_element(m.store("exampleSDID@32473"));
+  m.add_sd_param(m.store("iut"), m.store("3"));
+  m.add_sd_param(m.store("eventSource"), m.store("Application \"x\""));
+  m.begin_sd_element(m.store("noparams@1"));
+  m.add_tag("t1");
+  m.add_tag(".source.s_app");
+}
+
+void check_same(const LogMessage& a, const LogMessage& b) {
+  CHECK(a.pri == b.pri);
+  CHECK(a.flags == b.flags);
+  CHECK(a.stamp == b.stamp);
+  CHECK(a.received == b.received);
+  for (int f = 0; f < static_cast<int>(Field::kCount); ++f)
+    CHECK(a.get(static_cast<Field>(f)) == b.get(static_cast<Field>(f)));
+  REQUIRE(a.values().size() == b.values().size());
+  for (size_t i = 0; i < a.values().size(); ++i) {
+    CHECK(a.view(a.values()[i].name) == b.view(b.values()[i].name));
+    CHECK(a.view(a.values()[i].value) == b.view(b.values()[i].value));
+  }
+  REQUIRE(a.sd_elements().size() == b.sd_elements().size());
+  for (size_t i = 0; i < a.sd_elements().size(); ++i) {
+    const auto& ea = a.sd_elements()[i];
+    const auto& eb = b.sd_elements()[i];
+    CHECK(a.view(ea.id) == b.view(eb.id));
+    REQUIRE(ea.count == eb.count);
+    for (uint32_t k = 0; k < ea.count; ++k) {
+      CHECK(a.view(a.sd_params()[ea.first + k].name) == b.view(b.sd_params()[eb.first + k].name));
+      CHECK(a.view(a.sd_params()[ea.first + k].value) == b.view(b.sd_params()[eb.first + k].value));
+    }
+  }
+  REQUIRE(a.tags().size() == b.tags().size());
+  for (size_t i = 0; i < a.tags().size(); ++i) CHECK(a.view(a.tags()[i]) == b.view(b.tags()[i]));
+}
+
+std::string encode_all(const MessageBatch& batch) {
+  MessageEncoder enc;
+  std::string out;
+  for (size_t i = 0; i < batch.size(); ++i) enc.append(batch[i], &out);
+  return out;
+}
+
+// The payload of the only frame in `bytes`.
+std::string_view only_payload(const std::string& bytes, FrameType type) {
+  REQUIRE(bytes.size() >= kHeaderSize);
+  FrameHeader h = decode_header(reinterpret_cast<const uint8_t*>(bytes.data()));
+  CHECK(h.type == static_cast<uint8_t>(type));
+  REQUIRE(h.length == bytes.size() - kHeaderSize);
+  return std::string_view(bytes).substr(kHeaderSize);
+}
+
+}  // namespace
+
+TEST_CASE("ferry varints and zigzag") {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{300}, uint64_t{1} << 35,
+                     ~uint64_t{0}}) {
+    std::string s;
+    put_varint(&s, v);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+    uint64_t got = 1;
+    REQUIRE(get_varint(&p, p + s.size(), &got));
+    CHECK(got == v);
+    // Every shorter prefix is truncated.
+    for (size_t n = 0; n < s.size(); ++n) {
+      const uint8_t* q = reinterpret_cast<const uint8_t*>(s.data());
+      CHECK_FALSE(get_varint(&q, q + n, &got));
+    }
+  }
+  CHECK(std::string(10, '\xff').size() == 10);
+  std::string too_long(10, '\x80');
+  too_long += '\x01';
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(too_long.data());
+  uint64_t v;
+  CHECK_FALSE(get_varint(&p, p + too_long.size(), &v));
+  std::string above = std::string(9, '\xff') + '\x02';  // 2^64 and more
+  p = reinterpret_cast<const uint8_t*>(above.data());
+  CHECK_FALSE(get_varint(&p, p + above.size(), &v));
+  for (int64_t x : {int64_t{0}, int64_t{-1}, int64_t{1}, int64_t{-86400}, INT64_MIN, INT64_MAX})
+    CHECK(unzigzag(zigzag(x)) == x);
+  CHECK(zigzag(-1) == 1);
+  CHECK(zigzag(1) == 2);
+}
+
+TEST_CASE("ferry handshake and control frames round trip") {
+  std::string out;
+  Hello h;
+  h.min_version = 1;
+  h.max_version = 3;
+  for (int i = 0; i < 16; ++i) h.node_id[i] = static_cast<uint8_t>(i * 7);
+  h.features = kFeatureZstd;
+  h.dict_id = 99;
+  h.name = "client01";
+  encode_hello(&out, h);
+  Hello h2;
+  REQUIRE(decode_hello(only_payload(out, FrameType::kHello), &h2));
+  CHECK(h2.min_version == 1);
+  CHECK(h2.max_version == 3);
+  CHECK(std::memcmp(h2.node_id, h.node_id, 16) == 0);
+  CHECK(h2.features == kFeatureZstd);
+  CHECK(h2.dict_id == 99);
+  CHECK(h2.name == "client01");
+  // Trailing bytes (a later version's fields) are ignored; short is an error.
+  std::string longer(only_payload(out, FrameType::kHello));
+  CHECK(decode_hello(longer + "future", &h2));
+  for (size_t n = 0; n < longer.size(); ++n) CHECK_FALSE(decode_hello(std::string_view(longer).substr(0, n), &h2));
+  std::string bad_magic = longer;
+  bad_magic[0] = 'X';
+  CHECK_FALSE(decode_hello(bad_magic, &h2));
+
+  out.clear();
+  Welcome w;
+  w.window = 5;
+  w.max_batch_bytes = 1000;
+  w.features = kFeatureZstd;
+  encode_welcome(&out, w);
+  Welcome w2;
+  REQUIRE(decode_welcome(only_payload(out, FrameType::kWelcome), &w2));
+  CHECK(w2.window == 5);
+  CHECK(w2.max_batch_bytes == 1000);
+  CHECK(w2.max_frame_bytes == kDefaultMaxFrameBytes);
+  CHECK(w2.features == kFeatureZstd);
+  out.clear();
+  w.window = 0;  // would stall the sender
+  encode_welcome(&out, w);
+  CHECK_FALSE(decode_welcome(only_payload(out, FrameType::kWelcome), &w2));
+
+  out.clear();
+  StreamOpen so;
+  so.stream = 3;
+  so.origin[15] = 1;
+  so.source = "s_app";
+  so.host = "web01";
+  encode_stream_open(&out, so);
+  StreamOpen so2;
+  REQUIRE(decode_stream_open(only_payload(out, FrameType::kStreamOpen), &so2));
+  CHECK(so2.stream == 3);
+  CHECK(so2.origin[15] == 1);
+  CHECK(so2.source == "s_app");
+  CHECK(so2.host == "web01");
+
+  out.clear();
+  encode_stream_state(&out, StreamState{3, 0x1234567890ull, 0x1234567899ull});
+  StreamState ss;
+  REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState), &ss));
+  CHECK(ss.stream == 3);
+  CHECK(ss.hwm == 0x1234567890ull);
+  CHECK(ss.received == 0x1234567899ull);
+  // Without the appended `received` (the draft's payload): hwm.
+  REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState).substr(0, 12), &ss));
+  CHECK(ss.received == 0x1234567890ull);
+
+  out.clear();
+  encode_ack(&out, Ack{7, ~uint64_t{0}});
+  Ack a;
+  REQUIRE(decode_ack(only_payload(out, FrameType::kAck), &a));
+  CHECK(a.stream == 7);
+  CHECK(a.seq == ~uint64_t{0});
+
+  out.clear();
+  encode_ping(&out, FrameType::kPong, 0xABCDEF);
+  uint64_t token = 0;
+  REQUIRE(decode_ping(only_payload(out, FrameType::kPong), &token));
+  CHECK(token == 0xABCDEF);
+
+  out.clear();
+  encode_error(&out, kErrLimit, "too big");
+  ErrorFrame e;
+  REQUIRE(decode_error(only_payload(out, FrameType::kError), &e));
+  CHECK(e.code == kErrLimit);
+  CHECK(e.text == "too big");
+
+  out.clear();
+  encode_batch(&out, BatchHeader{2, 9, 4, 100}, kBatchFlagZstd, "body");
+  BatchHeader b;
+  std::string_view body;
+  FrameHeader fh = decode_header(reinterpret_cast<const uint8_t*>(out.data()));
+  CHECK(fh.flags == kBatchFlagZstd);
+  REQUIRE(decode_batch_header(only_payload(out, FrameType::kBatch), &b, &body));
+  CHECK(b.stream == 2);
+  CHECK(b.seq == 9);
+  CHECK(b.count == 4);
+  CHECK(b.raw_len == 100);
+  CHECK(body == "body");
+  out.clear();
+  encode_batch(&out, BatchHeader{2, 0, 4, 100}, 0, "");  // seq 0 does not exist
+  CHECK_FALSE(decode_batch_header(only_payload(out, FrameType::kBatch), &b, &body));
+}
+
+TEST_CASE("ferry frame reader: split reads, limits") {
+  std::string stream;
+  encode_ack(&stream, Ack{1, 1});
+  encode_ping(&stream, FrameType::kPing, 5);
+  append_frame(&stream, static_cast<FrameType>(0x41), 0, "ext");
+  encode_error(&stream, kErrShuttingDown, "bye");
+
+  // Fed a byte at a time, the reader gives the same four frames.
+  FrameReader r(1024);
+  std::vector<std::pair<uint8_t, std::string>> got;
+  for (char c : stream) {
+    r.feed(std::string_view(&c, 1));
+    FrameHeader h;
+    std::string_view p;
+    int n;
+    while ((n = r.next(&h, &p)) == 1) got.emplace_back(h.type, std::string(p));
+    REQUIRE(n == 0);
+  }
+  REQUIRE(got.size() == 4);
+  CHECK(got[0].first == 0x06);
+  CHECK(got[1].first == 0x07);
+  CHECK(got[2].first == 0x41);
+  CHECK(got[2].second == "ext");
+  CHECK(got[3].first == 0x0F);
+  CHECK(r.buffered() == 0);
+  CHECK(is_extension_type(0x41));
+  CHECK_FALSE(is_known_type(0x41));
+  CHECK_FALSE(is_known_type(0x09));
+  CHECK(is_known_type(0x0F));
+
+  // A header announcing more than the limit is an error at once, before its
+  // payload arrives.
+  FrameReader small(16);
+  std::string big;
+  size_t at = begin_frame(&big, FrameType::kBatch, 0);
+  big.append(17, 'x');
+  finish_frame(&big, at);
+  small.feed(std::string_view(big).substr(0, kHeaderSize));
+  FrameHeader h;
+  std::string_view p;
+  CHECK(small.next(&h, &p) == -1);
+  CHECK(small.error().find("max-frame-bytes") != std::string::npos);
+  CHECK(small.next(&h, &p) == -1);  // stays failed
+}
+
+TEST_CASE("ferry messages: every field kind round trips, batches are reused") {
+  MessageBatch in;
+  for (int i = 0; i < 50; ++i) fill_full(in.add(), i);
+  // A minimal message: nothing but defaults.
+  in.add();
+  std::string body = encode_all(in);
+
+  MessageBatch out;
+  std::string err;
+  REQUIRE(decode_messages(body, static_cast<uint32_t>(in.size()), &out, &err));
+  REQUIRE(out.size() == in.size());
+  for (size_t i = 0; i < in.size(); ++i) check_same(in[i], out[i]);
+  CHECK(out[50].values().empty());
+  CHECK(out[50].get(Field::kHost).empty());
+  std::string_view v;
+  REQUIRE(out[3].get_value(".SDATA.meta.sequenceId", &v));
+  CHECK(v == "17");
+  CHECK(out[3].has_tag(".source.s_app"));
+
+  // Decoding again into the same batch gives the same (the messages are
+  // reused, not appended to).
+  REQUIRE(decode_messages(body, static_cast<uint32_t>(in.size()), &out, &err));
+  REQUIRE(out.size() == in.size());
+  for (size_t i = 0; i < in.size(); ++i) check_same(in[i], out[i]);
+}
+
+TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error") {
+  MessageBatch in;
+  for (int i = 0; i < 3; ++i) fill_full(in.add(), i);
+  std::string body = encode_all(in);
+  MessageBatch out;
+  std::string err;
+
+  // Every truncation fails cleanly.
+  for (size_t n = 0; n < body.size(); ++n) {
+    CHECK_FALSE(decode_messages(std::string_view(body).substr(0, n), 3, &out, &err));
+    CHECK(out.empty());
+  }
+  // Too few messages announced: the rest is extra bytes; too many: runs past.
+  CHECK_FALSE(decode_messages(body, 2, &out, &err));
+  CHECK(err.find("bytes after") != std::string::npos);
+  CHECK_FALSE(decode_messages(body, 4, &out, &err));
+  CHECK_FALSE(decode_messages(body, 0xFFFFFFFF, &out, &err));
+
+  // An unknown field id.
+  LogMessage one;
+  one.set(Field::kMessage, "x");
+  MessageEncoder enc;
+  std::string b1;
+  enc.append(one, &b1);
+  size_t id_at = b1.find('\x05');  // the MESSAGE field's id...
+  // ...after len(1) pri(2) flags(4) and two 4-byte stamps of zeros
+  REQUIRE(id_at != std::string::npos);
+  std::string bad = b1;
+  bad[1 + 2 + 4 + 4 + 4 + 1] = 9;
+  CHECK_FALSE(decode_messages(bad, 1, &out, &err));
+  CHECK(err.find("unknown field") != std::string::npos);
+
+  // Out-of-range values.
+  LogMessage m;
+  m.pri = 192;
+  std::string b2;
+  enc.append(m, &b2);
+  CHECK_FALSE(decode_messages(b2, 1, &out, &err));
+  m.pri = 13;
+  m.stamp.nsec = 1000000000;
+  b2.clear();
+  enc.append(m, &b2);
+  CHECK_FALSE(decode_messages(b2, 1, &out, &err));
+  m.stamp = Timestamp{};
+  m.stamp.sec = INT64_MAX;
+  b2.clear();
+  enc.append(m, &b2);
+  CHECK_FALSE(decode_messages(b2, 1, &out, &err));
+  m.stamp = Timestamp{};
+  m.stamp.precision = 10;
+  b2.clear();
+  enc.append(m, &b2);
+  CHECK_FALSE(decode_messages(b2, 1, &out, &err));
+
+  // Trailing bytes inside a message's length are a later version's fields:
+  // ignored.
+  m.stamp = Timestamp{};
+  m.set(Field::kProgram, "p");
+  std::string inner;
+  {
+    std::string tmp;
+    enc.append(m, &tmp);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(tmp.data());
+    uint64_t len;
+    REQUIRE(get_varint(&p, p + tmp.size(), &len));
+    inner.assign(reinterpret_cast<const char*>(p), len);
+  }
+  std::string ext;
+  put_varint(&ext, inner.size() + 3);
+  ext += inner + "new";
+  REQUIRE(decode_messages(ext, 1, &out, &err));
+  CHECK(out[0].get(Field::kProgram) == "p");
+
+  // Random garbage never crashes or succeeds with more messages than fit.
+  std::mt19937 rng(42);
+  for (int round = 0; round < 2000; ++round) {
+    std::string g(rng() % 200, '\0');
+    for (auto& c : g) c = static_cast<char>(rng());
+    if (decode_messages(g, rng() % 8, &out, &err)) CHECK(out.size() * 16 <= g.size() + 16);
+  }
+  // Random byte flips of a valid body.
+  for (int round = 0; round < 2000; ++round) {
+    std::string g = body;
+    g[rng() % g.size()] = static_cast<char>(rng());
+    (void)decode_messages(g, 3, &out, &err);
+  }
+}
+
+TEST_CASE("ferry compression: a stream of several batches, each decodable on arrival") {
+  Compressor comp;
+  Decompressor dec(1 << 20);
+  MessageBatch in, out;
+  std::string err;
+  size_t raw_total = 0, wire_total = 0;
+  for (int batch = 0; batch < 20; ++batch) {
+    in.clear();
+    for (int i = 0; i < 20; ++i) fill_full(in.add(), batch * 100 + i);
+    std::string raw = encode_all(in);
+    std::string wire;
+    REQUIRE(comp.compress(raw, &wire, &err));
+    raw_total += raw.size();
+    wire_total += wire.size();
+    std::string back;
+    REQUIRE(dec.decompress(wire, static_cast<uint32_t>(raw.size()), &back, &err));
+    CHECK(back == raw);
+    REQUIRE(decode_messages(back, 20, &out, &err));
+    check_same(in[7], out[7]);
+  }
+  // Later batches compress against earlier ones.
+  CHECK(wire_total * 4 < raw_total);
+
+  // An empty batch body is fine too.
+  std::string wire;
+  REQUIRE(comp.compress("", &wire, &err));
+  std::string back;
+  REQUIRE(dec.decompress(wire, 0, &back, &err));
+  CHECK(back.empty());
+}
+
+TEST_CASE("ferry compression: bounds (no zip bombs), corrupt streams") {
+  Compressor comp;
+  std::string raw(1 << 20, 'a');  // compresses to almost nothing
+  std::string wire;
+  std::string err;
+  REQUIRE(comp.compress(raw, &wire, &err));
+  CHECK(wire.size() < 1000);
+
+  {
+    // raw_len above the limit: refused before decompressing.
+    Decompressor dec(1000);
+    std::string back;
+    CHECK_FALSE(dec.decompress(wire, 1 << 20, &back, &err));
+    CHECK(err.find("max-batch-bytes") != std::string::npos);
+  }
+  {
+    // A raw_len that lies low: the output stops one byte past it.
+    Decompressor dec(2 << 20);
+    std::string back;
+    CHECK_FALSE(dec.decompress(wire, 4096, &back, &err));
+    CHECK(err.find("more than") != std::string::npos);
+    CHECK(back.capacity() < 8192);
+  }
+  {
+    // A raw_len that lies high.
+    Decompressor dec(4 << 20);
+    std::string back;
+    CHECK_FALSE(dec.decompress(wire, (1 << 20) + 1, &back, &err));
+  }
+  {
+    // Garbage.
+    Decompressor dec(1 << 20);
+    std::string back;
+    CHECK_FALSE(dec.decompress("this is not zstd at all", 10, &back, &err));
+  }
+  {
+    // A stream that is cut: the next batch's bytes do not decode.
+    Compressor c2;
+    Decompressor dec(1 << 20);
+    std::string w1, w2, back;
+    REQUIRE(c2.compress("first batch", &w1, &err));
+    REQUIRE(c2.compress("second batch", &w2, &err));
+    CHECK_FALSE(dec.decompress(w2, 12, &back, &err));
+  }
+  {
+    // reset() starts both ends afresh (a new connection).
+    Compressor c3;
+    Decompressor dec(1 << 20);
+    std::string w, back;
+    REQUIRE(c3.compress("one", &w, &err));
+    REQUIRE(dec.decompress(w, 3, &back, &err));
+    c3.reset();
+    dec.reset();
+    w.clear();
+    REQUIRE(c3.compress("two", &w, &err));
+    REQUIRE(dec.decompress(w, 3, &back, &err));
+    CHECK(back == "two");
+  }
+}
