@@ -212,6 +212,73 @@ void BM_TemplateRenderFile(benchmark::State& state) {
 }
 BENCHMARK(BM_TemplateRenderFile);
 
+// The line bench/compare.sh has every tool write ("$DATE $HOST $MSGHDR$MSG\n",
+// syslog-ng's default file line), for the same parsed RFC 3164 messages.
+void BM_TemplateRenderDateLine(benchmark::State& state) {
+  static const auto msgs = parsed(rfc3164_lines());
+  static const auto t = compile("$DATE $HOST $MSGHDR$MSG\n");
+  render_loop(state, *t, msgs);
+}
+BENCHMARK(BM_TemplateRenderDateLine);
+
+// The server's TCP-to-file path on one thread, without the system calls:
+// lines cut from a 64 KiB read, each parsed into the next message of a
+// batch (as a source fills it), every batch then rendered with the file
+// line into a buffer that is emptied at 256 KiB (as file() writes it).
+// Batches of 512 messages rotate through a pool of range(0) batches, as
+// they do through the engine's queue: a small pool stays in the cache, a
+// large one (a queue that filled up) makes every message a cache miss.
+void BM_ReceiveToFileLine(benchmark::State& state) {
+  static const std::string stream = [] {
+    std::string s;
+    auto lines = rfc3164_lines();
+    while (s.size() < (1u << 20))
+      for (const auto& l : lines) s += l + "\n";
+    return s;
+  }();
+  static const auto t = compile("$DATE $HOST $MSGHDR$MSG\n");
+  constexpr size_t kBatch = 512;
+  constexpr size_t kRead = 64 * 1024;
+  const size_t pool = static_cast<size_t>(state.range(0));
+  std::vector<MessageBatch> batches(pool);
+  size_t current = 0;
+  ParseOptions po;
+  RenderOptions ro;
+  const Timestamp received = received_time();
+  std::string file_buf;
+  uint64_t frames = 0, bytes = 0;
+  auto drain = [&](MessageBatch& b) {
+    for (size_t i = 0; i < b.size(); ++i) t->render(b[i], ro, file_buf);
+    if (file_buf.size() >= 256 * 1024) {
+      bytes += file_buf.size();
+      file_buf.clear();
+    }
+    b.clear();
+  };
+  FrameDecoder::Sink sink = [&](std::string_view frame, bool) {
+    MessageBatch& b = batches[current];
+    LogMessage& m = b.add();
+    m.received = received;
+    m.set(Field::kHostFrom, "127.0.0.1");
+    parse_syslog(frame, po, m);
+    ++frames;
+    if (b.size() == kBatch) {
+      current = (current + 1) % pool;
+      drain(batches[current]);  // the oldest batch: rendered, then reused
+    }
+  };
+  for (auto _ : state) {
+    FrameDecoder dec(Framing::kLines, 65536);
+    for (size_t off = 0; off < stream.size(); off += kRead)
+      dec.feed(std::string_view(stream).substr(off, kRead), sink);
+    dec.finish(sink);
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.SetItemsProcessed(static_cast<int64_t>(frames));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+}
+BENCHMARK(BM_ReceiveToFileLine)->Arg(4)->Arg(200)->ArgName("batches");
+
 // JSON lines for a log store, from RFC 5424 input with SD.
 void BM_TemplateFormatJson(benchmark::State& state) {
   static const auto msgs = parsed(rfc5424_lines());

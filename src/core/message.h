@@ -117,6 +117,17 @@ class LogMessage {
 
   bool has_flag(MessageFlag f) const { return (flags & f) != 0; }
 
+  // Ask the CPU to bring this message's object, or the first 256 bytes of
+  // its buffer, into the cache (hints: no effect on the contents).
+  void prefetch_object() const {
+    const char* self = reinterpret_cast<const char*>(this);
+    for (size_t off = 0; off < sizeof(LogMessage); off += 64) __builtin_prefetch(self + off, 1);
+  }
+  void prefetch_buffer() const {
+    const char* b = buf_.data();
+    for (size_t off = 0; off < 256; off += 64) __builtin_prefetch(b + off, 1);
+  }
+
   uint16_t pri = 13;      // facility * 8 + severity; user.notice by default
   uint16_t source_id = 0; // which source block it came from (set by the engine)
   uint32_t flags = 0;
@@ -140,6 +151,12 @@ class MessageBatch {
   LogMessage& add() {
     if (used_ == messages_.size()) messages_.emplace_back();
     LogMessage& m = messages_[used_++];
+    // The next messages were last used by another thread, long ago: start
+    // fetching them now, while this one is filled (the object two ahead,
+    // and the buffer of the next, whose object was asked for last time, so
+    // that reading its buffer pointer does not wait).
+    if (used_ + 1 < messages_.size()) messages_[used_ + 1].prefetch_object();
+    if (used_ < messages_.size()) messages_[used_].prefetch_buffer();
     m.clear();
     return m;
   }

@@ -11,6 +11,37 @@ bool is_xdigit(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+// Byte classes for the scans of the header: which bytes end a word.
+enum : uint8_t {
+  kEndsProgram = 1,  // ' ', '[', ':' end PROGRAM (and a hostname, but for ':')
+  kEndsPid = 2,      // ' ', ']', ':' end PID
+  kEndsHost = 4,     // ' ', '[', ':' (the IPv6 rule then decides about ':')
+  kNotSdName = 8,    // ends an SD-ID or PARAM-NAME: not printable ASCII, or '=', ']', '"'
+  kSdValueMark = 16, // '"', '\\', ']': what a PARAM-VALUE scan stops at
+};
+struct ByteClasses {
+  uint8_t of[256] = {};
+  constexpr ByteClasses() {
+    for (int ch = 0; ch < 256; ++ch)
+      if (ch <= 32 || ch >= 127 || ch == '=' || ch == ']' || ch == '"') of[ch] = kNotSdName;
+    of[static_cast<unsigned char>('"')] |= kSdValueMark;
+    of[static_cast<unsigned char>('\\')] |= kSdValueMark;
+    of[static_cast<unsigned char>(']')] |= kSdValueMark;
+    of[static_cast<unsigned char>(' ')] |= kEndsProgram | kEndsPid | kEndsHost;
+    of[static_cast<unsigned char>('[')] |= kEndsProgram | kEndsHost;
+    of[static_cast<unsigned char>(':')] |= kEndsProgram | kEndsPid | kEndsHost;
+    of[static_cast<unsigned char>(']')] |= kEndsPid;
+  }
+};
+constexpr ByteClasses kBytes;
+
+// Index of the first byte at or after `p` (before `end`) in class `cls`,
+// or `end`.
+inline uint32_t scan_to(const char* d, uint32_t p, uint32_t end, uint8_t cls) {
+  while (p < end && !(kBytes.of[static_cast<unsigned char>(d[p])] & cls)) ++p;
+  return p;
+}
+
 // A read position in the raw bytes.  `base` is the offset of `data` inside
 // the message buffer, so that a slice becomes a Span without copying.
 struct Cursor {
@@ -78,7 +109,16 @@ bool valid_clock(const CivilTime& t) {
 }
 
 const TimeZone& zone_of(const ParseOptions& o) {
-  return o.time_zone ? *o.time_zone : *TimeZone::local();
+  if (o.time_zone) return *o.time_zone;
+  static const TimeZone* const local = TimeZone::local().get();  // lives as long as the process
+  return *local;
+}
+
+// Two digits at p (both must be there).
+bool two_digits(const char* p, int* out) {
+  if (!is_digit(static_cast<unsigned char>(p[0])) || !is_digit(static_cast<unsigned char>(p[1]))) return false;
+  *out = (p[0] - '0') * 10 + (p[1] - '0');
+  return true;
 }
 
 // Turns a wall-clock reading into a Timestamp: with its own offset when the
@@ -86,7 +126,20 @@ const TimeZone& zone_of(const ParseOptions& o) {
 Timestamp make_stamp(CivilTime t, uint32_t nsec, uint8_t precision, bool has_offset,
                      int32_t offset, const ParseOptions& o) {
   if (t.sec == 60) t.sec = 59;  // leap second: keep the stamp in its minute
-  int64_t local = unix_from_civil(t);
+  // unix_from_civil, with the day number remembered per thread: the stamps
+  // of a stream fall on one or two days.
+  struct Day {
+    int year = INT32_MIN, month = 0, day = 0;
+    int64_t days = 0;
+  };
+  static thread_local Day last;
+  if (last.year != t.year || last.month != t.month || last.day != t.day) {
+    last.year = t.year;
+    last.month = t.month;
+    last.day = t.day;
+    last.days = days_from_civil(t.year, t.month, t.day);
+  }
+  int64_t local = last.days * 86400 + t.hour * 3600 + t.min * 60 + t.sec;
   if (!has_offset) offset = zone_of(o).offset_for_local(local);
   return Timestamp{local - offset, nsec, offset, precision};
 }
@@ -98,17 +151,15 @@ bool parse_iso_stamp(Cursor& c, const ParseOptions& o, Timestamp* out) {
     return false;
   Cursor s = c;
   CivilTime t;
-  if (!read_int(s, 4, &t.year)) return false;
-  ++s.pos;
-  if (!read_int(s, 2, &t.month)) return false;
-  ++s.pos;
-  if (!read_int(s, 2, &t.day)) return false;
-  ++s.pos;
-  if (!read_int(s, 2, &t.hour)) return false;
-  ++s.pos;
-  if (!read_int(s, 2, &t.min)) return false;
-  ++s.pos;
-  if (!read_int(s, 2, &t.sec)) return false;
+  // The 19 bytes are there (checked above): the digits are read in place.
+  const char* d = c.data + c.pos;
+  int y_hi, y_lo;
+  if (!two_digits(d, &y_hi) || !two_digits(d + 2, &y_lo) || !two_digits(d + 5, &t.month) ||
+      !two_digits(d + 8, &t.day) || !two_digits(d + 11, &t.hour) || !two_digits(d + 14, &t.min) ||
+      !two_digits(d + 17, &t.sec))
+    return false;
+  t.year = y_hi * 100 + y_lo;
+  s.pos += 19;
   if (!valid_clock(t)) return false;
   uint8_t precision = 0;
   uint32_t ns = read_fraction(s, &precision);
@@ -132,9 +183,32 @@ bool parse_iso_stamp(Cursor& c, const ParseOptions& o, Timestamp* out) {
   return true;
 }
 
+// month_from_abbrev for exactly three bytes, without a loop: each letter
+// compares with its case bit set, as month_from_abbrev does.
+int month_of(const char* p) {
+  uint32_t k = static_cast<uint32_t>(static_cast<unsigned char>(p[0]) | 0x20) << 16 |
+               static_cast<uint32_t>(static_cast<unsigned char>(p[1]) | 0x20) << 8 |
+               static_cast<uint32_t>(static_cast<unsigned char>(p[2]) | 0x20);
+  switch (k) {
+    case 'j' << 16 | 'a' << 8 | 'n': return 1;
+    case 'f' << 16 | 'e' << 8 | 'b': return 2;
+    case 'm' << 16 | 'a' << 8 | 'r': return 3;
+    case 'a' << 16 | 'p' << 8 | 'r': return 4;
+    case 'm' << 16 | 'a' << 8 | 'y': return 5;
+    case 'j' << 16 | 'u' << 8 | 'n': return 6;
+    case 'j' << 16 | 'u' << 8 | 'l': return 7;
+    case 'a' << 16 | 'u' << 8 | 'g': return 8;
+    case 's' << 16 | 'e' << 8 | 'p': return 9;
+    case 'o' << 16 | 'c' << 8 | 't': return 10;
+    case 'n' << 16 | 'o' << 8 | 'v': return 11;
+    case 'd' << 16 | 'e' << 8 | 'c': return 12;
+    default: return 0;
+  }
+}
+
 bool read_month(Cursor& c, int* month) {
   if (c.left() < 3) return false;
-  *month = month_from_abbrev(c.view(c.pos, c.pos + 3));
+  *month = month_of(c.data + c.pos);
   if (*month == 0) return false;
   c.pos += 3;
   return true;
@@ -148,9 +222,57 @@ int guess_year(int month, const CivilTime& now) {
   return now.year;
 }
 
+// The year of a stamp that has none, from the wall clock at reception
+// (remembered per thread for the second it was taken).
+int year_for(int month, const ParseOptions& o, const LogMessage& msg) {
+  struct Now {
+    uint64_t zone = 0;
+    int64_t sec = INT64_MIN;
+    CivilTime civil;
+  };
+  static thread_local Now now;
+  const TimeZone& tz = zone_of(o);
+  if (now.zone != tz.id() || now.sec != msg.received.sec) {
+    now.zone = tz.id();
+    now.sec = msg.received.sec;
+    now.civil = civil_from_unix(msg.received.sec + tz.offset_at_utc(msg.received.sec));
+  }
+  return guess_year(month, now.civil);
+}
+
+// The common "Mmm dd hh:mm:ss" (no year, no fraction), read straight from
+// the bytes.  Returns false when the stamp is anything else (or invalid);
+// the general path below then decides, exactly as before.
+bool parse_plain_bsd_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Timestamp* out) {
+  if (c.left() < 16) return false;
+  const char* d = c.data + c.pos;
+  // "Mmm dd hh:mm:ss" then a space: not Linksys ("... yyyy "), not a fraction.
+  if (d[3] != ' ' || d[6] != ' ' || d[9] != ':' || d[12] != ':' || d[15] != ' ') return false;
+  if (c.left() >= 21 && is_digit(static_cast<unsigned char>(d[16])) && is_digit(static_cast<unsigned char>(d[17])) &&
+      is_digit(static_cast<unsigned char>(d[18])) && is_digit(static_cast<unsigned char>(d[19])) &&
+      (d[20] == ' ' || d[20] == '\t'))
+    return false;  // Linksys
+  CivilTime t;
+  t.month = month_of(d);
+  if (t.month == 0) return false;
+  if (d[4] == ' ') {
+    if (!is_digit(static_cast<unsigned char>(d[5]))) return false;
+    t.day = d[5] - '0';
+  } else if (!two_digits(d + 4, &t.day)) {
+    return false;
+  }
+  if (!two_digits(d + 7, &t.hour) || !two_digits(d + 10, &t.min) || !two_digits(d + 13, &t.sec)) return false;
+  if (!valid_clock(t)) return false;
+  t.year = year_for(t.month, o, msg);
+  *out = make_stamp(t, 0, 0, false, 0, o);
+  c.pos += 15;
+  return true;
+}
+
 // The BSD forms: "Mmm dd hh:mm:ss[.frac]", Cisco PIX/ASA "Mmm dd yyyy
 // hh:mm:ss" and Linksys "Mmm dd hh:mm:ss yyyy".
 bool parse_bsd_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Timestamp* out) {
+  if (parse_plain_bsd_stamp(c, o, msg, out)) return true;
   auto at = [&](uint32_t i) { return c.peek(i); };
   const uint32_t left = c.left();
   Cursor s = c;
@@ -184,22 +306,7 @@ bool parse_bsd_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Ti
     ns = read_fraction(s, &precision);
   }
   if (!valid_clock(t)) return false;
-  if (!have_year) {
-    // The wall clock at reception, remembered for the second it was taken.
-    struct Now {
-      uint64_t zone = 0;
-      int64_t sec = INT64_MIN;
-      CivilTime civil;
-    };
-    static thread_local Now now;
-    const TimeZone& tz = zone_of(o);
-    if (now.zone != tz.id() || now.sec != msg.received.sec) {
-      now.zone = tz.id();
-      now.sec = msg.received.sec;
-      now.civil = civil_from_unix(msg.received.sec + tz.offset_at_utc(msg.received.sec));
-    }
-    t.year = guess_year(t.month, now.civil);
-  }
+  if (!have_year) t.year = year_for(t.month, o, msg);
   *out = make_stamp(t, ns, precision, false, 0, o);
   c = s;
   return true;
@@ -207,7 +314,9 @@ bool parse_bsd_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Ti
 
 // RFC 3164 stamp in any form met in practice, then a Cisco-style ':'.
 bool parse_3164_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, Timestamp* out) {
-  if (!parse_iso_stamp(c, o, out) && !parse_bsd_stamp(c, o, msg, out)) return false;
+  // An ISO stamp starts with the year's digits, a BSD one with a letter.
+  bool iso = is_digit(c.peek()) && parse_iso_stamp(c, o, out);
+  if (!iso && !parse_bsd_stamp(c, o, msg, out)) return false;
   c.eat(':');
   return true;
 }
@@ -216,17 +325,19 @@ bool parse_3164_stamp(Cursor& c, const ParseOptions& o, const LogMessage& msg, T
 // syslog-ng reads it, so "postfix/smtpd", "sshd(pam_unix)" and
 // "org.gnome.Shell.desktop" all come through whole.
 void parse_program(Cursor& c, LogMessage& msg) {
+  const char* d = c.data;
   uint32_t start = c.pos;
-  while (!c.at_end() && c.peek() != ' ' && c.peek() != '[' && c.peek() != ':') ++c.pos;
-  msg.set_span(Field::kProgram, c.span(start, c.pos));
-  if (c.peek() == '[' && !c.at_end()) {
-    uint32_t pid_start = c.pos + 1;
-    while (!c.at_end() && c.peek() != ' ' && c.peek() != ']' && c.peek() != ':') ++c.pos;
-    if (!c.at_end()) msg.set_span(Field::kPid, c.span(pid_start, c.pos));
-    c.eat(']');
+  uint32_t p = scan_to(d, start, c.size, kEndsProgram);
+  msg.set_span(Field::kProgram, c.span(start, p));
+  if (p < c.size && d[p] == '[') {
+    uint32_t pid_start = p + 1;
+    p = scan_to(d, pid_start, c.size, kEndsPid);
+    if (p < c.size) msg.set_span(Field::kPid, c.span(pid_start, p));
+    if (p < c.size && d[p] == ']') ++p;
   }
-  c.eat(':');
-  c.eat(' ');
+  if (p < c.size && d[p] == ':') ++p;
+  if (p < c.size && d[p] == ' ') ++p;
+  c.pos = p;
 }
 
 // Tracks whether a hostname still looks like an IPv6 address, whose colons
@@ -255,8 +366,22 @@ bool valid_hostname_char(unsigned char ch) {
 
 // A hostname is the next word when a space follows it.
 bool parse_hostname(Cursor& c, const ParseOptions& o, Span* host) {
-  Ipv6Heuristic v6;
   uint32_t start = c.pos, p = c.pos;
+  // Most names have no ':'; the IPv6 heuristic only matters at one.
+  if (!o.check_hostname) {
+    const uint32_t end = c.size - start > 255 ? start + 255 : c.size;
+    p = scan_to(c.data, p, end, kEndsHost);
+    if (p >= c.size || c.data[p] != ':') {
+      if (p < c.size && c.data[p] == ' ' && p > start) {
+        *host = c.span(start, p);
+        c.pos = p;
+        return true;
+      }
+      return false;
+    }
+    p = start;
+  }
+  Ipv6Heuristic v6;
   while (p < c.size && c.data[p] != ' ' && c.data[p] != '[' && p - start < 255) {
     unsigned char ch = static_cast<unsigned char>(c.data[p]);
     v6.feed(ch);
@@ -289,22 +414,24 @@ void set_message(Cursor& c, const ParseOptions& o, LogMessage& msg) {
 // starts something that is not a valid PRI.
 bool parse_pri(Cursor& c, const ParseOptions& o, LogMessage& msg, bool* had_pri) {
   *had_pri = false;
-  if (c.peek() != '<' || c.at_end()) {
+  if (c.at_end() || c.data[c.pos] != '<') {
     msg.pri = o.default_pri;
     return true;
   }
-  Cursor s = c;
-  ++s.pos;
-  int v = 0, n = 0;
-  while (is_digit(s.peek()) && n < 4) {
-    v = v * 10 + (s.peek() - '0');
-    ++s.pos;
-    ++n;
+  const char* d = c.data;
+  uint32_t p = c.pos + 1;
+  const uint32_t digits_end = c.size - p > 4 ? p + 4 : c.size;  // a 4th digit makes it invalid
+  int v = 0;
+  uint32_t start = p;
+  while (p < digits_end && is_digit(static_cast<unsigned char>(d[p]))) {
+    v = v * 10 + (d[p] - '0');
+    ++p;
   }
-  if (n == 0 || n > 3 || !s.eat('>') || v > 191) return false;
+  uint32_t n = p - start;
+  if (n == 0 || n > 3 || p >= c.size || d[p] != '>' || v > 191) return false;
   msg.pri = static_cast<uint16_t>(v);
   *had_pri = true;
-  c = s;
+  c.pos = p + 1;
   return true;
 }
 
@@ -361,7 +488,7 @@ void parse_3164(Cursor& c, const ParseOptions& o, LogMessage& msg) {
     bool have_host = false;
     static constexpr std::string_view kAixForward = "Message forwarded from ";
     static constexpr std::string_view kRepeated = "last message repeated";
-    if (c.view(c.pos, c.size).starts_with(kAixForward)) {
+    if (c.peek() == 'M' && c.view(c.pos, c.size).starts_with(kAixForward)) {
       c.pos += kAixForward.size();
       uint32_t start = c.pos;
       while (!c.at_end() && c.peek() != ':') ++c.pos;
@@ -369,7 +496,7 @@ void parse_3164(Cursor& c, const ParseOptions& o, LogMessage& msg) {
       have_host = true;
       while (!c.at_end() && (c.peek() == ':' || c.peek() == ' ')) ++c.pos;
     }
-    if (!c.view(c.pos, c.size).starts_with(kRepeated)) {
+    if (c.peek() != 'l' || !c.view(c.pos, c.size).starts_with(kRepeated)) {
       if (!have_host && o.expect_hostname) {
         have_host = parse_hostname(c, o, &host);
         c.skip_spaces();
@@ -400,17 +527,14 @@ bool parse_column(Cursor& c, uint32_t max, LogMessage& msg, Field f) {
   return true;
 }
 
-bool sd_name_char(unsigned char ch) {
-  return ch > 32 && ch < 127 && ch != '=' && ch != ']' && ch != '"';
-}
-
 // STRUCTURED-DATA: "-" or one or more "[id name=\"value\" ...]".
 bool parse_sd(Cursor& c, LogMessage& msg) {
   if (c.eat('-')) return true;
   if (c.peek() != '[' || c.at_end()) return false;
   while (c.eat('[')) {
     uint32_t id_start = c.pos;
-    while (!c.at_end() && sd_name_char(c.peek())) ++c.pos;
+    // Names are printable ASCII but for '=', ']' and '"'.
+    c.pos = scan_to(c.data, c.pos, c.size, kNotSdName);
     uint32_t id_len = c.pos - id_start;
     // RFC 5424 caps names at 32 characters; syslog-ng 3.38 accepts longer
     // ones, and so does logferry (up to 255), rather than lose the header.
@@ -418,14 +542,16 @@ bool parse_sd(Cursor& c, LogMessage& msg) {
     msg.begin_sd_element(c.span(id_start, c.pos));
     while (c.eat(' ')) {
       uint32_t name_start = c.pos;
-      while (!c.at_end() && sd_name_char(c.peek())) ++c.pos;
+      c.pos = scan_to(c.data, c.pos, c.size, kNotSdName);
       uint32_t name_len = c.pos - name_start;
       if (name_len == 0 || name_len > 255) return false;
       Span name = c.span(name_start, c.pos);
       if (!c.eat('=') || !c.eat('"')) return false;
       uint32_t value_start = c.pos;
       bool escaped = false;
-      while (!c.at_end() && c.peek() != '"') {
+      for (;;) {
+        c.pos = scan_to(c.data, c.pos, c.size, kSdValueMark);  // to '"', '\\' or ']'
+        if (c.at_end() || c.peek() == '"') break;
         if (c.peek() == '\\') {
           escaped = true;
           c.pos += c.left() >= 2 ? 2 : 1;  // a final lone '\' must not step past the end

@@ -122,12 +122,134 @@ void append_bsd_date(std::string& out, const CivilTime& c) {
 
 void render_date_uncached(Macro m, const Timestamp& ts, const RenderOptions& o, std::string& out);
 
-// Dates change once a second while messages come by the thousand: the text
-// of a date macro without fraction digits is kept per thread for the last
-// second it was asked for.
+// Two decimal digits, "00".."99".
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+inline char* put2(char* p, unsigned v) {
+  std::memcpy(p, kDigitPairs + 2 * v, 2);
+  return p + 2;
+}
+
+// The date part of the usual stamps ("Mmm dd ", "YYYY-MM-DD", "YYYY Mmm dd "),
+// kept per thread for the last local day rendered: the time of day is then
+// written with a few divisions, whatever order the stamps come in (the
+// messages of many hosts interleave, and a one-second cache misses on them).
+struct DayText {
+  int64_t day = INT64_MIN;  // local days since the epoch
+  bool ok = false;          // year 0..9999: the fast path applies
+  char bsd[7];              // "Mmm dd " (day padded with a space)
+  char iso[11];             // "YYYY-MM-DDT"
+  char year[5];             // "YYYY "
+};
+
+bool is_common_date(Macro m) {
+  return m == Macro::kDate || m == Macro::kStamp || m == Macro::kBsdDate || m == Macro::kIsoDate ||
+         m == Macro::kFullDate;
+}
+
+// Writes $DATE/$STAMP/$BSDDATE, $ISODATE or $FULLDATE of `ts` (already in
+// the zone to write) into buf (at least kDateBufSize bytes) and returns its
+// length; -1 for other macros and for years outside 0..9999 or odd values,
+// which the general path handles.
+constexpr size_t kDateBufSize = 48;
+int format_common_date(Macro m, const Timestamp& ts, const RenderOptions& o, char* buf) {
+  if (!is_common_date(m)) return -1;
+  int64_t local = ts.sec + ts.gmtoff;
+  int64_t day = local / 86400;
+  int64_t rem = local % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    day -= 1;
+  }
+  static thread_local DayText d;
+  if (d.day != day) {
+    CivilTime c = civil_from_unix(day * 86400);
+    d.day = day;
+    d.ok = c.year >= 0 && c.year <= 9999;
+    if (d.ok) {
+      std::memcpy(d.bsd, kMonthAbbrevs[c.month - 1], 3);
+      d.bsd[3] = ' ';
+      if (c.day < 10) {
+        d.bsd[4] = ' ';
+        d.bsd[5] = static_cast<char>('0' + c.day);
+      } else {
+        put2(d.bsd + 4, static_cast<unsigned>(c.day));
+      }
+      d.bsd[6] = ' ';
+      unsigned y = static_cast<unsigned>(c.year);
+      put2(put2(d.year, y / 100), y % 100);
+      d.year[4] = ' ';
+      std::memcpy(d.iso, d.year, 4);
+      d.iso[4] = '-';
+      put2(d.iso + 5, static_cast<unsigned>(c.month));
+      d.iso[7] = '-';
+      put2(d.iso + 8, static_cast<unsigned>(c.day));
+      d.iso[10] = 'T';
+    }
+  }
+  if (!d.ok) return -1;
+  char* p = buf;
+  if (m == Macro::kIsoDate) {
+    std::memcpy(p, d.iso, 11);
+    p += 11;
+  } else {
+    if (m == Macro::kFullDate) {
+      std::memcpy(p, d.year, 5);
+      p += 5;
+    }
+    std::memcpy(p, d.bsd, 7);
+    p += 7;
+  }
+  unsigned r = static_cast<unsigned>(rem);
+  p = put2(p, r / 3600);
+  *p++ = ':';
+  p = put2(p, r % 3600 / 60);
+  *p++ = ':';
+  p = put2(p, r % 60);
+  int digits = o.frac_digits < 0 ? ts.precision : o.frac_digits;
+  if (digits > 0) {
+    if (digits > 9) digits = 9;
+    if (ts.nsec >= 1000000000) return -1;
+    uint32_t v = ts.nsec;
+    for (int i = digits; i < 9; ++i) v /= 10;
+    *p++ = '.';
+    for (int i = digits - 1; i >= 0; --i) {
+      p[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+    p += digits;
+  }
+  if (m == Macro::kIsoDate) {
+    int32_t off = ts.gmtoff;
+    uint32_t a = static_cast<uint32_t>(off < 0 ? -static_cast<int64_t>(off) : off);
+    if (a / 3600 >= 100) return -1;  // not a real offset; the general path writes it
+    *p++ = off < 0 ? '-' : '+';
+    p = put2(p, a / 3600);
+    *p++ = ':';
+    p = put2(p, a % 3600 / 60);
+  }
+  return static_cast<int>(p - buf);
+}
+
+bool render_common_date(Macro m, const Timestamp& ts, const RenderOptions& o, std::string& out) {
+  char buf[kDateBufSize];
+  int n = format_common_date(m, ts, o, buf);
+  if (n < 0) return false;
+  out.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+// Dates change once a second while messages come by the thousand: the usual
+// stamps are written from a per-day cache (render_common_date), and the text
+// of any other date macro without fraction digits is kept per thread for the
+// last second it was asked for.
 void render_date(Macro m, const Timestamp& stamp, const RenderOptions& o, std::string& out) {
   Timestamp ts = stamp;
   if (o.time_zone) ts.gmtoff = o.time_zone->offset_at_utc(ts.sec);
+  if (render_common_date(m, ts, o, out)) return;
   int digits = o.frac_digits < 0 ? ts.precision : o.frac_digits;
   bool has_fraction = digits > 0 && (m == Macro::kIsoDate || m == Macro::kDate || m == Macro::kStamp ||
                                      m == Macro::kBsdDate || m == Macro::kFullDate || m == Macro::kUnixTime);
@@ -1068,7 +1190,125 @@ void make_path_safe(std::string& out, size_t from) {
 }
 }  // namespace
 
+namespace {
+// Copies n bytes; short ones (most fields) without a call to memcpy.
+inline void copy_bytes(char* w, const char* s, size_t n) {
+  if (n > 16) {
+    std::memcpy(w, s, n);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(w, &a, 8);
+    std::memcpy(w + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(w, &a, 4);
+    std::memcpy(w + n - 4, &b, 4);
+  } else if (n > 0) {
+    w[0] = s[0];
+    w[n / 2] = s[n / 2];
+    w[n - 1] = s[n - 1];
+  }
+}
+}  // namespace
+
 void Template::render(const LogMessage& msg, const RenderOptions& o, std::string& out) const {
+  // The common case, a line of literals, message fields and stamps (the
+  // file destinations' default "$DATE $HOST $MSGHDR$MSG\n" and the like):
+  // the pieces are collected first, then copied with one resize of `out`.
+  // Any other part (or an unusual stamp) takes the general path below,
+  // before anything was written.
+  if (!o.path_safe && parts_.size() <= 16) {
+    struct Piece {
+      const char* p;
+      size_t n;
+    };
+    // At most 5 pieces per part ($MSGHDR: program, '[', pid, ']', ": ").
+    Piece pieces[16 * 5];
+    char dates[2][kDateBufSize];
+    size_t np = 0, nd = 0, total = 0;
+    bool plain = true;
+    auto add = [&](const char* p, size_t n) {
+      pieces[np++] = Piece{p, n};
+      total += n;
+    };
+    for (const auto& p : parts_) {
+      if (p.kind == Part::Kind::kLiteral) {
+        add(literals_.data() + p.off, p.len);
+        continue;
+      }
+      if (p.kind != Part::Kind::kMacro) {
+        plain = false;
+        break;
+      }
+      std::string_view v;
+      switch (p.macro) {
+        case Macro::kHost:
+        case Macro::kFullHost: v = msg.get(Field::kHost); break;
+        case Macro::kHostFrom:
+        case Macro::kFullHostFrom: v = msg.get(Field::kHostFrom); break;
+        case Macro::kSourceIp: v = msg.get(Field::kSourceIp); break;
+        case Macro::kProgram: v = msg.get(Field::kProgram); break;
+        case Macro::kPid: v = msg.get(Field::kPid); break;
+        case Macro::kMsgId: v = msg.get(Field::kMsgId); break;
+        case Macro::kMessage: v = msg.get(Field::kMessage); break;
+        case Macro::kRawMsg: v = msg.raw(); break;
+        case Macro::kMsgHdr: {
+          std::string_view prog = msg.get(Field::kProgram);
+          if (prog.empty()) break;
+          std::string_view pid = msg.get(Field::kPid);
+          // "prog[pid]: " as it stands in the raw message is one piece.
+          std::string_view raw = msg.raw();
+          const char* raw_end = raw.data() + raw.size();
+          if (!pid.empty() && prog.data() >= raw.data() && pid.data() == prog.data() + prog.size() + 1 &&
+              pid.data() + pid.size() + 3 <= raw_end && prog.data()[prog.size()] == '[' &&
+              pid.data()[pid.size()] == ']' && pid.data()[pid.size() + 1] == ':' &&
+              pid.data()[pid.size() + 2] == ' ') {
+            add(prog.data(), prog.size() + pid.size() + 4);
+            break;
+          }
+          add(prog.data(), prog.size());
+          if (!pid.empty()) {
+            add("[", 1);
+            add(pid.data(), pid.size());
+            add("]", 1);
+          }
+          add(": ", 2);
+          break;
+        }
+        default: {
+          if (!is_common_date(p.macro) || nd == 2) {
+            plain = false;
+            break;
+          }
+          Timestamp ts = p.received ? msg.received : msg.stamp;
+          if (o.time_zone) ts.gmtoff = o.time_zone->offset_at_utc(ts.sec);
+          int n = format_common_date(p.macro, ts, o, dates[nd]);
+          if (n < 0) {
+            plain = false;
+            break;
+          }
+          v = std::string_view(dates[nd++], static_cast<size_t>(n));
+          break;
+        }
+      }
+      if (!plain) break;
+      if (!v.empty()) add(v.data(), v.size());
+    }
+    if (plain) {
+      size_t at = out.size();
+      out.resize(at + total);
+      char* w = out.data() + at;
+      for (size_t i = 0; i < np; ++i) {
+        copy_bytes(w, pieces[i].p, pieces[i].n);
+        w += pieces[i].n;
+      }
+      return;
+    }
+  }
   for (const auto& p : parts_) {
     size_t before = out.size();
     render_part(p, msg, o, out);
