@@ -634,7 +634,7 @@ ERRORS = [
         log { source(s); destination(d); };
         """)},
      "bad.conf:3:34: error: expected a whole number from 1 to 100000 in window() of ferry() destination, found '0'",
-     None),
+     "write a plain number, without quotes or units: window(N)"),
     ("ferry() failover without servers",
      {"bad.conf": conf("""
         @version: 4.0
