@@ -471,6 +471,28 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
       held_.erase(path);
       return add_reader(path, fd, id, start, start);
     }
+    // Held as a copy and still starting as its original did: if the
+    // original was truncated meanwhile, its check notices that now and
+    // takes this copy (find_rotated_copy()); if the copy cannot give
+    // anything (the original was read past its end), it stays held.
+    if (auto h = held_.find(path); h != held_.end()) {
+      auto o = files_.find(h->second.original);
+      if (o != files_.end() && !o->second.closed && !o->second.retiring) {
+        FileIdentity was = o->second.reader->identity();
+        if (was.fp_len > 0 && was.content_matches_fd(fd)) {
+          check(&o->second);
+          for (auto& [rid, f] : files_)
+            if (!f.closed && f.reader->identity().dev == id.dev && f.reader->identity().ino == id.ino) {
+              ::close(fd);
+              return &f;  // taken as the copy
+            }
+          if (!was.content_matches_fd(o->second.reader->fd())) {
+            ::close(fd);
+            return nullptr;
+          }
+        }
+      }
+    }
     // A copy of a followed file that was truncated since (copytruncate),
     // before that was noticed: the check notices it now and reads the
     // rest from this copy, as find_rotated_copy() does.
