@@ -163,7 +163,7 @@ class FileSource : public Source {
   void watch_dir(const std::string& dir);
   void on_fs_event(Watch* w, const char* filename, int events, int status);
   Followed* follow(const std::string& path);
-  const Followed* original_of(const std::string& path, int fd, const FileIdentity& id, uint64_t size) const;
+  Followed* take_as_copy(const std::string& path, int fd, const FileIdentity& id, uint64_t size, uint32_t* held_by);
   void release_held();
   Followed* add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start, uint64_t acked);
   bool find_rotated_copy(const std::string& path, const FileIdentity& id, uint64_t position, uint64_t acked,
@@ -471,56 +471,16 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
       held_.erase(path);
       return add_reader(path, fd, id, start, start);
     }
-    // Held as a copy and still starting as its original did: if the
-    // original was truncated meanwhile, its check notices that now and
-    // takes this copy (find_rotated_copy()); if the copy cannot give
-    // anything (the original was read past its end), it stays held.
-    if (auto h = held_.find(path); h != held_.end()) {
-      auto o = files_.find(h->second.original);
-      if (o != files_.end() && !o->second.closed && !o->second.retiring) {
-        FileIdentity was = o->second.reader->identity();
-        if (was.fp_len > 0 && was.content_matches_fd(fd)) {
-          check(&o->second);
-          for (auto& [rid, f] : files_)
-            if (!f.closed && f.reader->identity().dev == id.dev && f.reader->identity().ino == id.ino) {
-              ::close(fd);
-              return &f;  // taken as the copy
-            }
-          if (!was.content_matches_fd(o->second.reader->fd())) {
-            ::close(fd);
-            return nullptr;
-          }
-        }
-      }
+    uint32_t held_by = 0;
+    if (Followed* copy = take_as_copy(path, fd, id, size, &held_by)) {
+      ::close(fd);
+      return copy;
     }
-    // A copy of a followed file that was truncated since (copytruncate),
-    // before that was noticed: the check notices it now and reads the
-    // rest from this copy, as find_rotated_copy() does.
-    std::vector<uint32_t> truncated_since;
-    char head[FileIdentity::kFingerprintBytes];
-    ssize_t head_len = pread(fd, head, sizeof(head), 0);
-    uint64_t full_hash = head_len == sizeof(head) ? fnv1a64(head, sizeof(head)) : 0;
-    for (const auto& [rid, f] : files_) {
-      const FileIdentity& o = f.reader->identity();
-      if (f.closed || f.retiring || o.fp_len == 0 || o.fp_len > head_len || (o.dev == id.dev && o.ino == id.ino)) continue;
-      if (!copy_name_of(path, f.reader->path())) continue;
-      if (o.btime_ns != 0 && id.btime_ns != 0 && o.btime_ns >= id.btime_ns) continue;
-      uint64_t mine = o.fp_len == sizeof(head) ? full_hash : fnv1a64(head, o.fp_len);
-      if (mine == o.fp_hash && !o.content_matches_fd(f.reader->fd())) truncated_since.push_back(rid);
-    }
-    for (uint32_t rid : truncated_since)
-      if (auto it = files_.find(rid); it != files_.end() && !it->second.closed) check(&it->second);
-    for (auto& [rid, f] : files_) {
-      if (!f.closed && f.reader->identity().dev == id.dev && f.reader->identity().ino == id.ino) {
-        ::close(fd);
-        return &f;  // taken as the copy
-      }
-    }
-    if (const Followed* orig = original_of(path, fd, id, size)) {
+    if (held_by != 0) {
       if (!held_.count(path) && size > 0)
-        host_->internal_log(6, path + " holds what the beginning of " + orig->reader->path() +
+        host_->internal_log(6, path + " holds what the beginning of " + files_[held_by].reader->path() +
                                    " holds (a copy?): not read unless it turns out to differ");
-      held_[path] = Held{id.dev, id.ino, orig->reader->id()};
+      held_[path] = Held{id.dev, id.ino, held_by};
       ::close(fd);
       return nullptr;
     }
@@ -538,35 +498,64 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
   return add_reader(path, fd, id, start, start);
 }
 
-// The older followed file whose beginning the new file `id` (open as `fd`,
-// `size` bytes) repeats: the same first bytes (up to a fingerprint) and the
-// same last 4 KiB, born before it; nullptr if none.  Files whose birth time
-// is not known are never taken for copies (a line read twice rather than
-// a file never read).
-const FileSource::Followed* FileSource::original_of(const std::string& path, int fd, const FileIdentity& id,
-                                                    uint64_t size) const {
+// Whether the new file `path` (open as `fd`, `size` bytes, no saved
+// position) is a copy of an older followed file named like its rotation
+// (copytruncate, with copies that match the pattern).  A copy of a file
+// that has been truncated since is taken through that file's check (it
+// gives what was not read: find_rotated_copy()), and that reader is
+// returned.  A file whose bytes so far are that file's beginning (the
+// same first 4 KiB and last 4 KiB) is held: *held_by is set to the
+// original's reader id.  Otherwise nullptr and 0: a new file.  Files whose
+// birth time is not known are never taken for copies (a line read twice
+// rather than a file never read).
+FileSource::Followed* FileSource::take_as_copy(const std::string& path, int fd, const FileIdentity& id,
+                                               uint64_t size, uint32_t* held_by) {
+  *held_by = 0;
   if (id.btime_ns == 0) return nullptr;
-  constexpr size_t kProbe = 4096;
-  static char mine[kProbe], theirs[kProbe];
+  char head[FileIdentity::kFingerprintBytes];
+  ssize_t head_len = pread(fd, head, sizeof(head), 0);
+  if (head_len < 0) return nullptr;
+  std::vector<uint32_t> candidates;
   for (const auto& [rid, f] : files_) {
     const FileIdentity& o = f.reader->identity();
-    if (f.closed || o.btime_ns == 0 || o.btime_ns >= id.btime_ns || (o.dev == id.dev && o.ino == id.ino)) continue;
-    if (!copy_name_of(path, f.reader->path())) continue;
-    if (id.fp_len == FileIdentity::kFingerprintBytes ? (o.fp_len != id.fp_len || o.fp_hash != id.fp_hash)
-                                                      : o.fp_len < id.fp_len)
+    if (f.closed || f.retiring || o.btime_ns == 0 || o.btime_ns >= id.btime_ns || (o.dev == id.dev && o.ino == id.ino))
       continue;
+    if (copy_name_of(path, f.reader->path())) candidates.push_back(rid);
+  }
+  constexpr size_t kProbe = 4096;
+  static char mine[kProbe], theirs[kProbe];
+  for (uint32_t rid : candidates) {
+    auto it = files_.find(rid);
+    if (it == files_.end() || it->second.closed) continue;
+    Followed& f = it->second;
+    const FileIdentity o = f.reader->identity();
+    int ofd = f.reader->fd();
+    // Its bytes so far against the original's bytes now...
     struct stat ost;
-    if (fstat(f.reader->fd(), &ost) != 0 || static_cast<uint64_t>(ost.st_size) < size) continue;
-    // The first bytes (short files) and the last bytes must be the same.
-    bool same = true;
+    bool same_now = fstat(ofd, &ost) == 0 && static_cast<uint64_t>(ost.st_size) >= size;
     for (uint64_t at : {uint64_t{0}, size > kProbe ? size - kProbe : 0}) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kProbe, size - at));
-      if (pread(fd, mine, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
-          pread(f.reader->fd(), theirs, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
-          memcmp(mine, theirs, n) != 0)
-        same = false;
+      if (same_now && (pread(fd, mine, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
+                       pread(ofd, theirs, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n) ||
+                       memcmp(mine, theirs, n) != 0))
+        same_now = false;
     }
-    if (same) return &f;
+    // ... and whether the original changed since it was fingerprinted,
+    // asked after: a truncation at any moment before is seen here.
+    bool changed = !o.content_matches_fd(ofd);
+    bool starts_as_was = o.fp_len == FileIdentity::kFingerprintBytes && head_len == o.fp_len &&
+                         fnv1a64(head, o.fp_len) == o.fp_hash;
+    if (changed && starts_as_was) {
+      check(&f);  // notices the truncation and takes this copy
+      for (auto& [cid, c] : files_)
+        if (!c.closed && c.reader->identity().dev == id.dev && c.reader->identity().ino == id.ino) return &c;
+      *held_by = rid;  // it gives nothing the original did not (read past its end)
+      return nullptr;
+    }
+    if (same_now && !changed) {
+      *held_by = rid;
+      return nullptr;
+    }
   }
   return nullptr;
 }
