@@ -109,9 +109,9 @@ class RotationTest(fl.FileTest):
         so only what was not read before the truncation is read from it,
         and the older copies (renamed app.log.2, .3) are not read again.
         Known bug: passes most runs, but on a loaded machine about one run
-        in eight still reads the first copy from its start (a race between
-        noticing the copy and noticing the truncation not yet understood);
-        run with --known-bugs."""
+        in six still reads one copy from its start (seen on the first and on
+        the third rotation; a race between noticing the copy and noticing
+        the truncation, not yet understood); run with --known-bugs."""
         self.run_copytruncate("app.log*")
 
     def run_copytruncate(self, pattern):
