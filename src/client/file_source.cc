@@ -639,7 +639,17 @@ bool FileSource::find_rotated_copy(const std::string& path, const FileIdentity& 
   std::sort(names.begin(), names.end());  // app.log.1 before app.log.2: the newest rotation first
   for (const auto& name : names) {
     std::string cand = dir + "/" + name;
-    if (by_path_.count(cand)) continue;
+    // Followed under that name, unless the name is stale: a followed file
+    // renamed on (app.log.1 -> app.log.2) keeps its old name until its
+    // check notices, and the name may already be the new copy's.
+    if (auto bp = by_path_.find(cand); bp != by_path_.end()) {
+      auto fit = files_.find(bp->second);
+      struct stat cst;
+      if (fit == files_.end() || stat(cand.c_str(), &cst) != 0 ||
+          (fit->second.reader->identity().ino == static_cast<uint64_t>(cst.st_ino) &&
+           fit->second.reader->identity().dev == static_cast<uint64_t>(cst.st_dev)))
+        continue;
+    }
     int fd = ::open(cand.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) continue;
     struct stat st;
@@ -746,7 +756,9 @@ void FileSource::truncated(Followed* f) {
 void FileSource::retire(Followed* f) {
   if (f->retiring) return;
   f->retiring = true;
-  by_path_.erase(f->reader->path());
+  // Its name may already belong to another reader (a copy taken under it).
+  if (auto bp = by_path_.find(f->reader->path()); bp != by_path_.end() && bp->second == f->reader->id())
+    by_path_.erase(bp);
   --active_;
   f->last_change_ms = now_ms();
   schedule(f);
