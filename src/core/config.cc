@@ -39,6 +39,30 @@ int Config::find_destination(const std::string& name) const {
   return -1;
 }
 
+namespace {
+constexpr const char* kZoneHint = "use an offset such as +01:00, UTC, local, or a name from /usr/share/zoneinfo";
+}  // namespace
+
+bool read_render_options(OptionReader& r, RenderOptions* render, std::shared_ptr<const TimeZone>* zone) {
+  int64_t n;
+  if (r.integer("frac-digits", &n, 0, 9)) render->frac_digits = static_cast<int>(n);
+  bool ok = true;
+  for (const char* opt : {"time-zone", "send-time-zone"}) {
+    std::string tz;
+    if (!r.string(opt, &tz)) continue;
+    std::string err;
+    auto parsed = TimeZone::parse(tz, &err);
+    if (!parsed) {
+      r.diag()->error(r.last_location(), "invalid " + std::string(opt) + "('" + tz + "'): " + err, kZoneHint);
+      ok = false;
+      continue;
+    }
+    *zone = parsed;
+    render->time_zone = parsed.get();
+  }
+  return ok;
+}
+
 void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, Diagnostics* diag) {
   ConfNode holder;
   holder.name = "options";
@@ -74,8 +98,7 @@ void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, D
     std::string err;
     auto zone = TimeZone::parse(tz, &err);
     if (!zone) {
-      diag->error(r.last_location(), "invalid " + std::string(tz_opt) + "('" + tz + "'): " + err,
-                  "use an offset such as +01:00, UTC, local, or a name from /usr/share/zoneinfo");
+      diag->error(r.last_location(), "invalid " + std::string(tz_opt) + "('" + tz + "'): " + err, kZoneHint);
       continue;
     }
     if (std::string(tz_opt) != "send-time-zone") o->recv_time_zone = zone;

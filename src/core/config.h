@@ -163,6 +163,11 @@ class Config {
 // Reads options { ... } into `o`.
 void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, Diagnostics* diag);
 
+// Reads the output-time options every writing destination shares:
+// frac-digits() and time-zone()/send-time-zone() into `render` (the zone
+// kept alive in `zone`).  Returns false after reporting an invalid zone.
+bool read_render_options(OptionReader& r, RenderOptions* render, std::shared_ptr<const TimeZone>* zone);
+
 }  // namespace logferry
 
 namespace logferry {

@@ -181,20 +181,7 @@ std::unique_ptr<DestinationDriver> build_network(OptionReader& r, const BuildCon
 
   r.integer("time-reopen", &c.time_reopen, 1, 86400);
   if (r.integer("log-fifo-size", &n, 1, 100000000)) c.max_pending_messages = static_cast<size_t>(n);
-  if (r.integer("frac-digits", &n, 0, 9)) c.render.frac_digits = static_cast<int>(n);
-  std::string tz;
-  for (const char* opt : {"time-zone", "send-time-zone"}) {
-    if (!r.string(opt, &tz)) continue;
-    std::string err;
-    auto zone = TimeZone::parse(tz, &err);
-    if (!zone) {
-      r.diag()->error(r.last_location(), "invalid " + std::string(opt) + "('" + tz + "'): " + err);
-      ok = false;
-    } else {
-      c.zone = zone;
-      c.render.time_zone = zone.get();
-    }
-  }
+  if (!read_render_options(r, &c.render, &c.zone)) ok = false;
   if (r.integer("so-sndbuf", &n, 0, 1 << 30)) c.so_sndbuf = static_cast<int>(n);
   r.yesno("so-keepalive", &c.so_keepalive);
 

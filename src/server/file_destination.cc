@@ -542,19 +542,7 @@ std::unique_ptr<DestinationDriver> build_file(OptionReader& r, const BuildContex
   r.integer("time-reopen", &c.time_reopen, 1, 86400);
   int64_t n;
   if (r.integer("max-open-files", &n, 1, 100000)) c.max_open_files = static_cast<size_t>(n);
-  if (r.integer("frac-digits", &n, 0, 9)) c.render.frac_digits = static_cast<int>(n);
-  std::string tz;
-  for (const char* opt : {"time-zone", "send-time-zone"}) {
-    if (!r.string(opt, &tz)) continue;
-    std::string err;
-    auto zone = TimeZone::parse(tz, &err);
-    if (!zone) {
-      r.diag()->error(r.last_location(), "invalid " + std::string(opt) + "('" + tz + "'): " + err);
-    } else {
-      c.zone = zone;
-      c.render.time_zone = zone.get();
-    }
-  }
+  read_render_options(r, &c.render, &c.zone);
   r.owner_group(g.owner, g.group, &c.uid, &c.gid);
   r.accepted_not_implemented("dir-owner");
   r.accepted_not_implemented("dir-group");

@@ -275,20 +275,7 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
   std::vector<std::string> flags;
   r.flags("flags", {"explicit-commits", "dont-create-tables"}, &flags);
   if (std::find(flags.begin(), flags.end(), "dont-create-tables") != flags.end()) c.create_tables = false;
-  if (r.integer("frac-digits", &n, 0, 9)) c.render.frac_digits = static_cast<int>(n);
-  std::string tz;
-  for (const char* opt : {"time-zone", "send-time-zone"}) {
-    if (!r.string(opt, &tz)) continue;
-    std::string err;
-    auto zone = TimeZone::parse(tz, &err);
-    if (!zone) {
-      r.diag()->error(r.last_location(), "invalid " + std::string(opt) + "('" + tz + "'): " + err,
-                      "a zone name such as \"Europe/Paris\" or an offset such as \"+01:00\"");
-    } else {
-      c.zone = zone;
-      c.render.time_zone = zone.get();
-    }
-  }
+  read_render_options(r, &c.render, &c.zone);
   for (const char* name : {"local-time-zone", "retries", "dbd-option", "dbi-driver-dir", "quote-char",
                            "ignore-tns-config", "throttle", "disk-buffer", "persist-name", "template-escape",
                            "ts-format", "on-error", "workers", "batch-bytes", "encoding"}) {
