@@ -179,7 +179,10 @@ class FileDestination : public Destination {
     // pipe() only: bytes the FIFO has not taken yet, their lines, the
     // oldest flush number they belong to, the last time the FIFO took
     // something, and the poll that waits for room.
+    // The backlog's first backlog_off bytes are written already: consumed
+    // from the front without moving the rest at every write.
     std::string backlog;
+    size_t backlog_off = 0;
     size_t backlog_lines = 0;
     uint64_t backlog_seq = 0;
     int64_t progress_at = 0;
@@ -282,7 +285,7 @@ class FileDestination : public Destination {
   // Writes as much of `data` as the FIFO takes now (with `wait`, waiting
   // for room up to time-reopen()).  Returns the bytes written; `failed`:
   // an error other than a full FIFO.
-  size_t write_fifo(int fd, const std::string& data, bool wait, bool* failed) {
+  size_t write_fifo(int fd, std::string_view data, bool wait, bool* failed) {
     size_t off = 0;
     *failed = false;
     while (off < data.size()) {
@@ -328,7 +331,7 @@ class FileDestination : public Destination {
       f->backlog_seq = in_flush_ ? flush_seq : flush_seq + 1;
       ++backlogged_;
       start_poll(f);
-    } else if (f->backlog.size() + f->buf.size() > kPipeMax) {
+    } else if (unwritten(*f).size() + f->buf.size() > kPipeMax) {
       Counters::add(counters.dropped_queue_full, f->lines);
       f->buf.clear();
       f->lines = 0;
@@ -367,18 +370,36 @@ class FileDestination : public Destination {
   // The FIFO has room: writes as much of the backlog as it takes.
   void write_backlog(OpenFile* f) {
     bool failed;  // then nothing is written, and tick() gives the backlog up
-    size_t off = write_fifo(f->fd, f->backlog, false, &failed);
+    size_t off = write_fifo(f->fd, unwritten(*f), false, &failed);
     if (off > 0) f->progress_at = monotonic_seconds();
-    f->backlog.erase(0, off);
-    backlog_bytes_ -= off;
+    consume_backlog(f, off);
     if (f->backlog.empty()) backlog_done(f, true);
+  }
+
+  static std::string_view unwritten(const OpenFile& f) {
+    return std::string_view(f.backlog).substr(f.backlog_off);
+  }
+
+  // The FIFO took `n` more bytes of the backlog.  The written front is
+  // dropped once it is most of the string (amortized: no full move per write).
+  void consume_backlog(OpenFile* f, size_t n) {
+    f->backlog_off += n;
+    backlog_bytes_ -= n;
+    if (f->backlog_off == f->backlog.size()) {
+      f->backlog.clear();
+      f->backlog_off = 0;
+    } else if (f->backlog_off > f->backlog.size() / 2) {
+      f->backlog.erase(0, f->backlog_off);
+      f->backlog_off = 0;
+    }
   }
 
   // The backlog is written (or given up on): counted, the poll stopped.
   void backlog_done(OpenFile* f, bool written) {
     Counters::add(written ? counters.out : counters.dropped_queue_full, f->backlog_lines);
-    backlog_bytes_ -= f->backlog.size();
+    backlog_bytes_ -= unwritten(*f).size();
     f->backlog.clear();
+    f->backlog_off = 0;
     f->backlog_lines = 0;
     --backlogged_;
     if (f->poll) uv_poll_stop(f->poll);
@@ -401,9 +422,8 @@ class FileDestination : public Destination {
   // Closing: the backlog is written, waiting for room up to time-reopen().
   void drain_blocking(OpenFile* f) {
     bool failed;
-    size_t off = write_fifo(f->fd, f->backlog, true, &failed);
-    f->backlog.erase(0, off);
-    backlog_bytes_ -= off;
+    size_t off = write_fifo(f->fd, unwritten(*f), true, &failed);
+    consume_backlog(f, off);
     if (!f->backlog.empty()) Counters::add(counters.errors);
     backlog_done(f, f->backlog.empty());
   }
