@@ -20,12 +20,12 @@
 // came, logferry cannot know whether the server committed: it writes those
 // rows again, so they may be stored twice (reported).  Nothing is lost.
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "core/shared_library.h"
 #include "core/text.h"
 #include "server/sql_writer.h"
 
@@ -94,19 +94,11 @@ struct LibPq {
 const LibPq* load_libpq(std::string* error) {
   static std::string failure;
   static const LibPq* lib = []() -> const LibPq* {
-    void* h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = dlerror();
-      failure = std::string("cannot load libpq (libpq.so.5, Debian package libpq5): ") + (e ? e : "unknown error");
-      return nullptr;
-    }
+    void* h = SharedLibrary::open("libpq.so.5", "libpq5", &failure);
+    if (!h) return nullptr;
     static LibPq l;
-#define LF_LIBPQ_LOAD(name)                                             \
-    l.name = reinterpret_cast<decltype(&::name)>(dlsym(h, #name));      \
-    if (!l.name) {                                                      \
-      failure = "libpq.so.5 lacks " #name;                              \
-      return nullptr;                                                   \
-    }
+#define LF_LIBPQ_LOAD(name) \
+    if (!SharedLibrary::find(h, "libpq.so.5", #name, &l.name, &failure)) return nullptr;
     LF_LIBPQ_FUNCTIONS(LF_LIBPQ_LOAD)
 #undef LF_LIBPQ_LOAD
     return &l;

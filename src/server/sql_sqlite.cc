@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/shared_library.h"
 #include "server/sql_writer.h"
 
 namespace logferry {
@@ -25,6 +26,49 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10;
 constexpr uint64_t kBusyRetryMs = 100;
+
+// libsqlite3 is loaded when an sqlite3 destination starts (dlopen), not
+// linked: a client that writes no database does not carry it in memory.
+#define LF_SQLITE_FUNCTIONS(X) \
+  X(sqlite3_bind_null) \
+  X(sqlite3_bind_text) \
+  X(sqlite3_busy_timeout) \
+  X(sqlite3_close_v2) \
+  X(sqlite3_column_text) \
+  X(sqlite3_errmsg) \
+  X(sqlite3_errstr) \
+  X(sqlite3_exec) \
+  X(sqlite3_extended_result_codes) \
+  X(sqlite3_finalize) \
+  X(sqlite3_free) \
+  X(sqlite3_get_autocommit) \
+  X(sqlite3_open_v2) \
+  X(sqlite3_prepare_v2) \
+  X(sqlite3_reset) \
+  X(sqlite3_step)
+
+struct LibSqlite {
+#define LF_SQLITE_POINTER(name) decltype(&::name) name = nullptr;
+  LF_SQLITE_FUNCTIONS(LF_SQLITE_POINTER)
+#undef LF_SQLITE_POINTER
+};
+
+// The loaded library, or null with *error set (once per process).
+const LibSqlite* load_libsqlite(std::string* error) {
+  static std::string failure;
+  static const LibSqlite* lib = []() -> const LibSqlite* {
+    void* h = SharedLibrary::open("libsqlite3.so.0", "libsqlite3-0", &failure);
+    if (!h) return nullptr;
+    static LibSqlite l;
+#define LF_SQLITE_LOAD(name) \
+    if (!SharedLibrary::find(h, "libsqlite3.so.0", #name, &l.name, &failure)) return nullptr;
+    LF_SQLITE_FUNCTIONS(LF_SQLITE_LOAD)
+#undef LF_SQLITE_LOAD
+    return &l;
+  }();
+  if (!lib) *error = failure;
+  return lib;
+}
 
 class SqliteWriter : public SqlWriter {
  public:
@@ -35,6 +79,8 @@ class SqliteWriter : public SqlWriter {
   // Opens the file now, so that a wrong path stops logferry with a clear
   // error.  A locked file is not an error: it is retried.
   bool start(std::string* error) override {
+    sq_ = load_libsqlite(error);
+    if (!sq_) return false;
     Outcome o = connect();
     if (o == Outcome::kFailed && !configured_) {
       *error = "cannot open SQLite database '" + cfg_.database + "': " + last_error_;
@@ -79,25 +125,25 @@ class SqliteWriter : public SqlWriter {
 
   Outcome connect() {
     if (!db_) {
-      int rc = sqlite3_open_v2(cfg_.database.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      int rc = sq_->sqlite3_open_v2(cfg_.database.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                nullptr);
       if (rc != SQLITE_OK) {
         last_code_ = rc & 0xff;
-        last_error_ = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        last_error_ = db_ ? sq_->sqlite3_errmsg(db_) : sq_->sqlite3_errstr(rc);
         close_db();
         return Outcome::kFailed;
       }
-      sqlite3_extended_result_codes(db_, 1);
-      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+      sq_->sqlite3_extended_result_codes(db_, 1);
+      sq_->sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     }
     if (!configured_) {
       // WAL: readers and this writer do not block each other.
       sqlite3_stmt* st = nullptr;
-      int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
-      if (rc == SQLITE_OK) rc = sqlite3_step(st);
-      std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : "";
+      int rc = sq_->sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
+      if (rc == SQLITE_OK) rc = sq_->sqlite3_step(st);
+      std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sq_->sqlite3_column_text(st, 0)) : "";
       if (rc == SQLITE_ROW) rc = SQLITE_OK;
-      sqlite3_finalize(st);
+      sq_->sqlite3_finalize(st);
       if (rc != SQLITE_OK) return failed(rc);
       if (mode != "wal" && !warned_mode_) {
         warned_mode_ = true;
@@ -117,13 +163,13 @@ class SqliteWriter : public SqlWriter {
 
   void finalize_inserts() {
     for (auto* st : insert_)
-      if (st) sqlite3_finalize(st);
+      if (st) sq_->sqlite3_finalize(st);
     insert_.clear();
   }
 
   void close_db() {
     finalize_inserts();
-    if (db_) sqlite3_close_v2(db_);
+    if (db_) sq_->sqlite3_close_v2(db_);
     db_ = nullptr;
     configured_ = false;
     forget_tables();
@@ -133,7 +179,7 @@ class SqliteWriter : public SqlWriter {
 
   Outcome failed(int rc) {
     last_code_ = rc & 0xff;
-    last_error_ = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    last_error_ = db_ ? sq_->sqlite3_errmsg(db_) : sq_->sqlite3_errstr(rc);
     return classify(rc);
   }
 
@@ -183,17 +229,17 @@ class SqliteWriter : public SqlWriter {
 
   int exec(const char* sql) {
     char* msg = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+    int rc = sq_->sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
     if (rc != SQLITE_OK) {
       last_code_ = rc & 0xff;
-      last_error_ = msg ? msg : sqlite3_errstr(rc);
+      last_error_ = msg ? msg : sq_->sqlite3_errstr(rc);
     }
-    sqlite3_free(msg);
+    sq_->sqlite3_free(msg);
     return rc;
   }
 
   void rollback() {
-    if (db_ && !sqlite3_get_autocommit(db_)) {
+    if (db_ && !sq_->sqlite3_get_autocommit(db_)) {
       std::string keep = last_error_;
       exec("ROLLBACK");
       last_error_ = keep;
@@ -224,7 +270,7 @@ class SqliteWriter : public SqlWriter {
       for (size_t k = 0; k < insert_columns_.size(); ++k) sql += k ? ", ?" : "?";
       sql += ")";
     }
-    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &insert_[t], nullptr);
+    int rc = sq_->sqlite3_prepare_v2(db_, sql.c_str(), -1, &insert_[t], nullptr);
     if (rc != SQLITE_OK) {
       insert_[t] = nullptr;
       table.ready = false;
@@ -238,19 +284,19 @@ class SqliteWriter : public SqlWriter {
     std::vector<std::string> have;
     sqlite3_stmt* st = nullptr;
     std::string sql = "PRAGMA table_info(" + table.quoted + ")";
-    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-      const unsigned char* name = sqlite3_column_text(st, 1);
+    int rc = sq_->sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+    while (rc == SQLITE_OK && (rc = sq_->sqlite3_step(st)) == SQLITE_ROW) {
+      const unsigned char* name = sq_->sqlite3_column_text(st, 1);
       if (name) have.emplace_back(reinterpret_cast<const char*>(name));
       rc = SQLITE_OK;
     }
     if (rc == SQLITE_DONE) rc = SQLITE_OK;
     if (rc != SQLITE_OK) {
       Outcome o = failed(rc);
-      sqlite3_finalize(st);
+      sq_->sqlite3_finalize(st);
       return o;
     }
-    sqlite3_finalize(st);
+    sq_->sqlite3_finalize(st);
     auto has = [&](const std::string& col) {
       return std::any_of(have.begin(), have.end(), [&](const std::string& h) { return strcasecmp(h.c_str(), col.c_str()) == 0; });
     };
@@ -295,14 +341,14 @@ class SqliteWriter : public SqlWriter {
       for (size_t k = 0; k < insert_columns_.size(); ++k) {
         const RowBacklog::Value& v = row.values[k];
         int idx = static_cast<int>(k + 1);
-        if (v.null()) sqlite3_bind_null(st, idx);
-        else sqlite3_bind_text(st, idx, row.text + v.off, static_cast<int>(v.len), SQLITE_STATIC);
+        if (v.null()) sq_->sqlite3_bind_null(st, idx);
+        else sq_->sqlite3_bind_text(st, idx, row.text + v.off, static_cast<int>(v.len), SQLITE_STATIC);
       }
-      rc = sqlite3_step(st);
-      sqlite3_reset(st);
+      rc = sq_->sqlite3_step(st);
+      sq_->sqlite3_reset(st);
       if (rc == SQLITE_DONE) continue;
       if (refuses_row(rc)) {
-        refused_.emplace_back(i, sqlite3_errmsg(db_));
+        refused_.emplace_back(i, sq_->sqlite3_errmsg(db_));
         continue;
       }
       Outcome o = failed(rc);
@@ -322,6 +368,7 @@ class SqliteWriter : public SqlWriter {
 
   sqlite3* db_ = nullptr;
   bool configured_ = false;  // WAL and the session statements done
+  const LibSqlite* sq_ = nullptr;
   std::vector<sqlite3_stmt*> insert_;  // by table
   std::vector<std::pair<size_t, std::string>> refused_;  // of the current transaction
   std::string last_error_;
