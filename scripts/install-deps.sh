@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
+  lld                                  # links the lean logferry binary (CMakeLists.txt)
   libuv1-dev libre2-dev libzstd-dev nlohmann-json3-dev doctest-dev
   libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14
   python3 util-linux bsdextrautils
