@@ -20,13 +20,13 @@
 // came, logferry cannot know whether the server committed: it writes those
 // rows again, so they may be stored twice (reported).  Nothing is lost.
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "core/text.h"
+#include "server/shared_library.h"
 #include "server/sql_writer.h"
 
 namespace logferry {
@@ -58,9 +58,7 @@ std::string one_line(const char* text) {
   return s;
 }
 
-// libpq is loaded when a pgsql destination starts (dlopen), not linked:
-// its dependencies (TLS, Kerberos, LDAP, ...) would slow down every start
-// of logferry, `logferry check` and `logferry parse` included.
+// libpq is loaded when a pgsql destination starts (shared_library.h).
 #define LF_LIBPQ_FUNCTIONS(X) \
   X(PQclear) \
   X(PQconnectPoll) \
@@ -92,26 +90,17 @@ struct LibPq {
 
 // The loaded library, or null with *error set (once per process).
 const LibPq* load_libpq(std::string* error) {
-  static std::string failure;
+  static SharedLibrary so;
   static const LibPq* lib = []() -> const LibPq* {
-    void* h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = dlerror();
-      failure = std::string("cannot load libpq (libpq.so.5, Debian package libpq5): ") + (e ? e : "unknown error");
-      return nullptr;
-    }
     static LibPq l;
-#define LF_LIBPQ_LOAD(name)                                             \
-    l.name = reinterpret_cast<decltype(&::name)>(dlsym(h, #name));      \
-    if (!l.name) {                                                      \
-      failure = "libpq.so.5 lacks " #name;                              \
-      return nullptr;                                                   \
-    }
+    if (!so.open("libpq.so.5", "libpq5")) return nullptr;
+#define LF_LIBPQ_LOAD(name) \
+    if (!so.function(#name, &l.name)) return nullptr;
     LF_LIBPQ_FUNCTIONS(LF_LIBPQ_LOAD)
 #undef LF_LIBPQ_LOAD
     return &l;
   }();
-  if (!lib) *error = failure;
+  if (!lib) *error = so.failure();
   return lib;
 }
 
