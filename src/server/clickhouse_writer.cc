@@ -332,8 +332,10 @@ class ClickhouseWriter : public SqlWriter {
       failed("cannot build the request (out of memory)");
       return;
     }
+    // wait_end_of_query: the answer (its status above all) is sent once the
+    // query ended, so that an error can never follow a "200 OK" already sent.
     url_ = cfg_.url;
-    url_ += "/?query=";
+    url_ += "/?wait_end_of_query=1&query=";
     url_ += q;
     curl_->curl_free(q);
     answer_.clear();
@@ -417,10 +419,10 @@ class ClickhouseWriter : public SqlWriter {
     }
     long status = 0;
     curl_->curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200) {
+    int code = error_code(answer_);
+    if (status == 200 && code < 0) {
       succeeded_request(r);
     } else {
-      int code = error_code(answer_);
       std::string why = answer_text(answer_, status);
       if (schema_error(code)) {
         forget_tables();
