@@ -360,6 +360,18 @@ class Logferry:
             self.proc = None
 
 
+def append_numbered_lines(path, start, end):
+    """Appends the lines "line 0START" .. "line 0END-1" (5 digits) to path."""
+    with open(path, "ab") as f:
+        f.write(b"".join(b"line %05d\n" % i for i in range(start, end)))
+
+
+def wait_sources_in(lf, n):
+    """Waits until logferry's sources counted n messages in (SIGUSR1)."""
+    wait_until(lambda: source_totals(lf.snapshot_stats())["in"] >= n, what=f"{n} messages received", proc=lf.proc,
+               interval=0.1)
+
+
 def source_totals(stats, prefix=""):
     """Sum of every counter over the sources whose name starts with prefix."""
     tot = {}

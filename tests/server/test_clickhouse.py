@@ -7,8 +7,10 @@ back over HTTP (urllib) and compares them field by field: every byte of a
 value kept (invalid UTF-8, quotes, control bytes), typed columns, the table
 and database created on first use as a MergeTree, table-name templates,
 injection attempts stored as plain text, rows the server refuses counted
-while the others land, a wrong password retried until it is fixed, and the
-server killed (SIGKILL) and restarted in the middle of a load: nothing lost.
+while the others land, a wrong password retried until it is fixed, the
+server killed (SIGKILL) and restarted in the middle of a load (nothing lost),
+and the ferry protocol acknowledging only what was stored (a relay killed
+with rows it could not store loses none of them).
 
 Exits 77 (skipped) only when clickhouse-server is not installed."""
 import ctypes
@@ -291,6 +293,49 @@ class ClickhouseTest(h.ServerTest):
                                     '};\nsource s { network(port(5140)); };\nlog { source(s); destination(d); };\n')
         self.assertEqual(rc, 0, out)
         self.assertIn("clickhouse() https://ch.example.com:8443 database logs table t_${PROGRAM}", out)
+
+    def test_ferry_acknowledges_after_the_insert(self):
+        """client (file -> ferry()) -> server (ferry() -> clickhouse()): with
+        ClickHouse down, the server receives lines it cannot store; it is
+        killed (SIGKILL) with them in memory.  The ferry protocol acknowledged
+        none of them, so the client sends them again to the next server, once
+        ClickHouse is back: every line arrives."""
+        src = self.path("in.log")
+        state = self.path("state")
+        os.mkdir(state)
+        port = h.free_port()
+        n = 2000
+        h.append_numbered_lines(src, 0, n // 2)
+        client = self.logferry(lambda ports: (
+            f"@version: 4.0\noptions {{ stats-freq(0); persist-dir({h.config_string(state)}); }};\n"
+            f"source s {{ file({h.config_string(src)} follow-freq(1)); }};\n"
+            f'destination f {{ ferry("127.0.0.1" port({port}) time-reopen(1)); }};\n'
+            "log { source(s); destination(f); };\n"), nports=0, name="client")
+
+        def server(name):
+            lf = self.logferry(lambda ports: (
+                "@version: 4.0\noptions { stats-freq(0); };\n"
+                f'source s {{ ferry(ip("127.0.0.1") port({port})); }};\n' +
+                self.dest('"message"', '"${MSG}"', extra="time-reopen(1)") +
+                "log { source(s); destination(d); };\n"), nports=0, name=name)
+            h.wait_until(lambda: h.tcp_listening(port), what="the server listening", proc=lf.proc)
+            return lf
+        lf = server("server1")
+        self.wait_rows(n // 2, lf)
+        self.ch.kill()
+        try:
+            h.append_numbered_lines(src, n // 2, n)
+            h.wait_sources_in(lf, n)
+            lf.kill()
+        finally:
+            self.ch.start()
+        self.assertEqual(self.count(), n // 2, "nothing was stored while ClickHouse was down")
+        lf = server("server2")
+        self.wait_rows(n, lf, timeout=60)
+        self.stop_ok(client)
+        self.stop_ok(lf)
+        got = [r[0] for r in self.ch.query(f"SELECT message FROM {self.db}.messages")]
+        self.assertEqual(sorted(got), [f"line {i:05d}" for i in range(n)], "every line once")
 
     def test_wrong_password_is_retried(self):
         lf = self.tcp_server(self.dest('"message"', '"${MSGONLY}"', extra="time-reopen(1)", password="old"))

@@ -381,8 +381,7 @@ class PgsqlTest(h.ServerTest):
         state = self.path("state")
         os.mkdir(state)
         n = 5000
-        with open(src, "wb") as f:
-            f.write(b"".join(b"line %05d\n" % i for i in range(n // 2)))
+        h.append_numbered_lines(src, 0, n // 2)
 
         def conf(ports):
             return (f"@version: 4.0\noptions {{ stats-freq(0); persist-dir({h.config_string(state)}); }};\n"
@@ -393,10 +392,8 @@ class PgsqlTest(h.ServerTest):
         self.wait_rows(n // 2, lf)
         self.pg.stop()
         try:
-            with open(src, "ab") as f:
-                f.write(b"".join(b"line %05d\n" % i for i in range(n // 2, n)))
-            h.wait_until(lambda: h.source_totals(lf.snapshot_stats())["in"] >= n, what="every line read",
-                         proc=lf.proc, interval=0.1)
+            h.append_numbered_lines(src, n // 2, n)
+            h.wait_sources_in(lf, n)
             stats = self.stop_ok(lf)
             self.assertIn("rows not committed", lf.stderr)
             self.assertGreater(stats["destination"]["d#0"]["dropped_queue_full"], 0, stats)
