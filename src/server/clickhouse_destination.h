@@ -5,6 +5,7 @@
 //   clickhouse_destination.{h,cc}  the options and their checks
 //   clickhouse_writer.cc           the HTTP client: libcurl's multi interface
 //                                  on the output thread's libuv loop
+//   clickhouse_answer.h            reading the server's answer to a failure
 #pragma once
 
 #include "core/config.h"

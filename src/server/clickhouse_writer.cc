@@ -39,6 +39,7 @@
 #include <cstring>
 
 #include "core/text.h"
+#include "server/clickhouse_answer.h"
 #include "server/shared_library.h"
 #include "server/sql_writer.h"
 
@@ -99,52 +100,6 @@ const LibCurl* load_libcurl(std::string* error) {
   }();
   if (!lib) *error = failure.empty() ? so.failure() : failure;
   return lib;
-}
-
-// ClickHouse's error code at the start of its answer ("Code: 27, ..." or
-// "Code: 27. DB::Exception: ..."); -1 when there is none.
-int error_code(const std::string& answer) {
-  size_t p = answer.find("Code: ");
-  if (p == std::string::npos || p > 64) return -1;
-  int code = 0;
-  size_t i = p + 6, digits = 0;
-  for (; i < answer.size() && answer[i] >= '0' && answer[i] <= '9' && digits < 6; ++i, ++digits)
-    code = code * 10 + (answer[i] - '0');
-  return digits ? code : -1;
-}
-
-// The row that could not be read, 1-based ("(at row 3)"), or 0.
-size_t bad_row(const std::string& answer) {
-  size_t p = answer.find("(at row ");
-  if (p == std::string::npos) return 0;
-  size_t n = 0;
-  for (size_t i = p + 8; i < answer.size() && answer[i] >= '0' && answer[i] <= '9' && n < 100000000; ++i)
-    n = n * 10 + static_cast<size_t>(answer[i] - '0');
-  return n;
-}
-
-// Errors that belong to what a row holds: the server could not read or
-// convert a value (CANNOT_PARSE_*, CANNOT_READ_ALL_DATA, TYPE_MISMATCH,
-// INCORRECT_DATA, TOO_LARGE_STRING_SIZE, ...), or said at which row.
-bool row_error(int code, const std::string& answer) {
-  static const int kRowCodes[] = {6, 25, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 349, 376, 377, 441, 457};
-  if (std::find(std::begin(kRowCodes), std::end(kRowCodes), code) != std::end(kRowCodes)) return true;
-  return bad_row(answer) > 0;
-}
-
-// The table, the database or a column is missing: make the tables again.
-bool schema_error(int code) { return code == 60 || code == 81 || code == 16; }
-
-// The answer's first line, without ClickHouse's ", e.what() = ..." tail.
-std::string answer_text(const std::string& answer, long status) {
-  std::string s = answer.substr(0, answer.find('\n'));
-  size_t what = s.find(", e.what() = ");
-  if (what != std::string::npos) s.resize(what);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\r' || s.back() == ',')) s.pop_back();
-  if (s.size() > 300) s = s.substr(0, 300) + "...";
-  std::string out = "HTTP " + std::to_string(status);
-  if (!s.empty()) out += ": " + s;
-  return out;
 }
 
 class ClickhouseWriter : public SqlWriter {
@@ -419,16 +374,16 @@ class ClickhouseWriter : public SqlWriter {
     }
     long status = 0;
     curl_->curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
-    int code = error_code(answer_);
+    int code = clickhouse_error_code(answer_);
     if (status == 200 && code < 0) {
       succeeded_request(r);
     } else {
-      std::string why = answer_text(answer_, status);
-      if (schema_error(code)) {
+      std::string why = clickhouse_answer_text(answer_, status);
+      if (clickhouse_schema_error(code)) {
         forget_tables();
         database_ready_ = false;
       }
-      if (r == Request::kInsert && row_error(code, answer_)) {
+      if (r == Request::kInsert && clickhouse_row_error(code, answer_)) {
         split_batch(why);
       } else {
         failed(why);
@@ -471,7 +426,7 @@ class ClickhouseWriter : public SqlWriter {
       return;
     }
     if (isolate_left_ == 0) isolate_left_ = n;
-    size_t at = bad_row(answer_);
+    size_t at = clickhouse_bad_row(answer_);
     isolate_limit_ = at > 1 && at <= n ? at - 1 : at == 1 ? 1 : (n + 1) / 2;
   }
 
@@ -514,6 +469,57 @@ class ClickhouseWriter : public SqlWriter {
 };
 
 }  // namespace
+
+int clickhouse_error_code(const std::string& answer) {
+  size_t p = answer.find("Code: ");
+  if (p == std::string::npos || p > 64) return -1;
+  int code = 0;
+  size_t i = p + 6, digits = 0;
+  for (; i < answer.size() && answer[i] >= '0' && answer[i] <= '9' && digits < 6; ++i, ++digits)
+    code = code * 10 + (answer[i] - '0');
+  return digits ? code : -1;
+}
+
+size_t clickhouse_bad_row(const std::string& answer) {
+  size_t p = answer.rfind("(at row ");
+  if (p == std::string::npos) return 0;
+  size_t n = 0;
+  for (size_t i = p + 8; i < answer.size() && answer[i] >= '0' && answer[i] <= '9' && n < 100000000; ++i)
+    n = n * 10 + static_cast<size_t>(answer[i] - '0');
+  return n;
+}
+
+bool clickhouse_row_error(int code, const std::string& answer) {
+  // CANNOT_PARSE_TEXT, _ESCAPE_SEQUENCE, _QUOTED_STRING, _INPUT_ASSERTION_FAILED,
+  // ATTEMPT_TO_READ_AFTER_EOF, CANNOT_READ_ALL_DATA, CANNOT_PARSE_DATE, _DATETIME,
+  // ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE, CANNOT_PARSE_NUMBER,
+  // INCORRECT_DATA, TOO_LARGE_ARRAY_SIZE, CANNOT_READ_ARRAY_FROM_TEXT,
+  // TOO_LARGE_STRING_SIZE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE,
+  // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN, CANNOT_PARSE_UUID, DECIMAL_OVERFLOW,
+  // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING, CANNOT_PARSE_BOOL,
+  // UNEXPECTED_DATA_AFTER_PARSED_VALUE, CANNOT_PARSE_IPV4, _IPV6.
+  // (TYPE_MISMATCH is left out: it may be the table's, not a row's.)
+  static const int kRowCodes[] = {6,   25,  26,  27,  32,  33,  38,  41,  69,  70,  72,  117, 128,
+                                  130, 131, 321, 349, 376, 407, 441, 467, 632, 675, 676};
+  if (std::find(std::begin(kRowCodes), std::end(kRowCodes), code) != std::end(kRowCodes)) return true;
+  return clickhouse_bad_row(answer) > 0;
+}
+
+bool clickhouse_schema_error(int code) { return code == 60 || code == 81 || code == 16; }
+
+std::string clickhouse_answer_text(const std::string& answer, long status) {
+  std::string s = answer.substr(0, answer.find('\n'));
+  size_t what = s.find(", e.what() = ");
+  if (what != std::string::npos) s.resize(what);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r' || s.back() == ',')) s.pop_back();
+  if (s.size() > 300) s = s.substr(0, 300) + "...";
+  // It may quote a row's bytes: only printable ASCII goes into the report.
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  std::string out = "HTTP " + std::to_string(status);
+  if (!s.empty()) out += ": " + s;
+  return out;
+}
 
 std::unique_ptr<Destination> make_clickhouse_writer(const SqlDestinationConfig& c) {
   return std::make_unique<ClickhouseWriter>(c);
