@@ -9,8 +9,9 @@ and database created on first use as a MergeTree, table-name templates,
 injection attempts stored as plain text, rows the server refuses counted
 while the others land, a wrong password retried until it is fixed, the
 server killed (SIGKILL) and restarted in the middle of a load (nothing lost),
-and the ferry protocol acknowledging only what was stored (a relay killed
-with rows it could not store loses none of them).
+the ferry protocol acknowledging only what was stored (a relay killed with
+rows it could not store loses none of them), and a peer at url() that answers
+garbage (reported, retried, nothing taken).
 
 Exits 77 (skipped) only when clickhouse-server is not installed."""
 import ctypes
@@ -19,9 +20,11 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 import urllib.error
 import urllib.parse
@@ -336,6 +339,69 @@ class ClickhouseTest(h.ServerTest):
         self.stop_ok(lf)
         got = [r[0] for r in self.ch.query(f"SELECT message FROM {self.db}.messages")]
         self.assertEqual(sorted(got), [f"line {i:05d}" for i in range(n)], "every line once")
+
+    def test_hostile_http_answers(self):
+        """A peer that is not ClickHouse at url(): a garbage status line, a
+        500 with 1 MiB of random bytes, a connection closed without an answer,
+        a 200 whose body is an exception, a 404 HTML page.  Each is reported
+        (bounded, printable) and retried, no row is taken or refused, and
+        logferry stops cleanly with the rows counted as not committed."""
+        def answer(status, body):
+            return b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+        answers = [b"NOT HTTP AT ALL\r\n\r\n",
+                   answer(b"500 Oops", os.urandom(1048576)),
+                   b"",
+                   answer(b"200 OK", b"Code: 241. DB::Exception: Memory limit \x01\xff!!"),
+                   answer(b"404 Not Found", b"<html>not found\n</html>\n")]
+        served = []
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    c, _ = listener.accept()
+                except OSError:
+                    return
+                with c:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    m = re.search(rb"(?i)content-length: *(\d+)", head)
+                    want = int(m.group(1)) if m else 0
+                    while len(body) < want:
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        body += chunk
+                    served.append(head.split(b"\r\n")[0])
+                    c.sendall(answers[(len(served) - 1) % len(answers)])
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            dest = self.dest('"message"', '"${MSGONLY}"', extra="time-reopen(1)").replace(
+                f"127.0.0.1:{self.ch.http}", f"127.0.0.1:{port}")
+            lf = self.tcp_server(dest)
+            h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h p - - - m%d\n" % i for i in range(20)))
+            h.wait_until(lambda: len(served) >= 2 * len(answers), what="every answer given twice", proc=lf.proc,
+                         timeout=120)
+            stats = self.stop_ok(lf)
+        finally:
+            listener.close()
+        self.assertTrue(all(line.startswith(b"POST /?wait_end_of_query=1&query=") for line in served), served)
+        self.assertIn("HTTP 500: ", lf.stderr)
+        self.assertIn("HTTP 404: <html>not found", lf.stderr)
+        self.assertIn("HTTP 200: Code: 241. DB::Exception: Memory limit ??!!", lf.stderr)
+        self.assertNotIn("refused a row", lf.stderr)
+        self.assertLess(len(lf.stderr), 100000, "reports are bounded")
+        self.assertIn("shutting down with 20 rows not committed", lf.stderr)
+        d = stats["destination"]["d#0"]
+        self.assertEqual((d["in"], d["out"], d["errors"], d["dropped_queue_full"]), (20, 0, 0, 20), stats)
 
     def test_wrong_password_is_retried(self):
         lf = self.tcp_server(self.dest('"message"', '"${MSGONLY}"', extra="time-reopen(1)", password="old"))
