@@ -13,6 +13,8 @@ packages=(
   libestr0 libfastjson4 liblognorm5   # rsyslog (a test peer) runs from its unpacked package
   libsqlite3-dev sqlite3 libpq-dev     # sql() destination
   postgresql                           # sql(type(pgsql)) tests run a throwaway cluster of their own
+  libcurl4-openssl-dev                 # clickhouse() destination (HTTP through libcurl's multi interface)
+  clickhouse-server                    # clickhouse() tests run a throwaway server of their own
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include "server/ferry_source.h"
 #include "server/file_destination.h"
 #include "server/network_source.h"
+#include "server/clickhouse_destination.h"
 #include "server/sql_destination.h"
 #include "server/usertty_destination.h"
 
@@ -27,6 +28,7 @@ const DriverRegistry& all_drivers() {
     register_usertty_destination(r);
     register_network_destinations(r);
     register_sql_destination(r);
+    register_clickhouse_destination(r);
     register_ferry_destination(r);
     return r;
   }();

@@ -1,7 +1,7 @@
-// Loads an optional driver's library at run time (dlopen) instead of linking
-// it: a process that does not use the driver (every client, `logferry
-// check`) then pays nothing for it, neither resident memory nor the start-up
-// time of the library and its dependencies.
+// A library loaded when a destination that needs it starts (dlopen), not
+// linked: libpq and SQLite for sql(), libcurl for clickhouse().  Their
+// dependencies (TLS, Kerberos, LDAP, ...) would otherwise slow down every
+// start of logferry, `logferry check` and `logferry parse` included.
 #pragma once
 
 #include <dlfcn.h>
@@ -12,24 +12,36 @@ namespace logferry {
 
 class SharedLibrary {
  public:
-  // Opens `soname` (e.g. "libpq.so.5"); null with *error naming the Debian
-  // package that provides it.
-  static void* open(const char* soname, const char* package, std::string* error) {
-    void* h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char* e = dlerror();
-      *error = std::string("cannot load ") + soname + " (Debian package " + package + "): " + (e ? e : "unknown error");
-    }
-    return h;
+  // Opens `soname` (e.g. "libpq.so.5"); false with failure() naming the
+  // Debian `package` that has it.
+  bool open(const char* soname, const char* package) {
+    soname_ = soname;
+    handle_ = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (handle_) return true;
+    const char* e = dlerror();
+    failure_ = std::string("cannot load ") + soname + " (Debian package " + package + "): " + (e ? e : "unknown error");
+    return false;
   }
 
-  // Looks `name` up into *fn; false with *error if the library lacks it.
+  // Sets *fn to the library's function `name`; false with failure() when
+  // the library lacks it.
   template <typename F>
-  static bool find(void* handle, const char* soname, const char* name, F* fn, std::string* error) {
-    *fn = reinterpret_cast<F>(dlsym(handle, name));
-    if (!*fn) *error = std::string(soname) + " lacks " + name;
-    return *fn != nullptr;
+  bool function(const char* name, F* fn) {
+    void* p = handle_ ? dlsym(handle_, name) : nullptr;
+    if (!p) {
+      failure_ = soname_ + " lacks " + name;
+      return false;
+    }
+    *fn = reinterpret_cast<F>(p);
+    return true;
   }
+
+  const std::string& failure() const { return failure_; }
+
+ private:
+  void* handle_ = nullptr;  // never closed: the functions stay in use
+  std::string soname_;
+  std::string failure_;
 };
 
 }  // namespace logferry

@@ -35,7 +35,7 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return n;
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
+void append_json_escaped(std::string& out, std::string_view s, bool raw_bytes) {
   static const char kHex[] = "0123456789abcdef";
   size_t run = 0;  // start of the pending run of bytes copied as they are
   for (size_t i = 0; i < s.size();) {
@@ -45,7 +45,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
       continue;
     }
     if (c >= 0x80) {
-      size_t n = utf8_sequence_length(s, i);
+      size_t n = raw_bytes ? 1 : utf8_sequence_length(s, i);
       if (n > 0) {
         i += n;
         continue;

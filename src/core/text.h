@@ -11,8 +11,10 @@ namespace logferry {
 // Appends `s` as the inside of a JSON string (no quotes).  Valid UTF-8 is
 // copied; control characters are escaped; a byte that is not valid UTF-8 is
 // written as the text \xNN (a JSON-escaped backslash), as syslog-ng's
-// format-json does, so the output is always valid JSON.
-void append_json_escaped(std::string& out, std::string_view s);
+// format-json does, so the output is always valid JSON.  With `raw_bytes`,
+// every byte from 0x80 up is copied as it is, valid UTF-8 or not: for a
+// reader that keeps bytes (ClickHouse's String), so that nothing is changed.
+void append_json_escaped(std::string& out, std::string_view s, bool raw_bytes = false);
 void append_json_string(std::string& out, std::string_view s);  // with quotes
 
 // Appends v in decimal, left-padded with zeros to `width` digits.

@@ -10,6 +10,8 @@
 namespace logferry {
 
 std::string describe_sql_destination(const SqlDestinationConfig& c) {
+  if (c.type == SqlDestinationConfig::Type::kClickhouse)
+    return "clickhouse() " + c.url + " database " + c.database + " table " + c.table->source();
   std::string s = "sql() ";
   if (c.type == SqlDestinationConfig::Type::kSqlite) {
     s += "sqlite3 " + c.database;
@@ -31,7 +33,15 @@ class SqlDestinationDriver : public DestinationDriver {
   explicit SqlDestinationDriver(SqlDestinationConfig c) : cfg_(std::move(c)) {}
   std::string describe() const override { return describe_sql_destination(cfg_); }
   std::unique_ptr<Destination> create() const override {
-    return cfg_.type == SqlDestinationConfig::Type::kSqlite ? make_sqlite_writer(cfg_) : make_pgsql_writer(cfg_);
+    switch (cfg_.type) {
+      case SqlDestinationConfig::Type::kSqlite:
+        return make_sqlite_writer(cfg_);
+      case SqlDestinationConfig::Type::kPgsql:
+        return make_pgsql_writer(cfg_);
+      case SqlDestinationConfig::Type::kClickhouse:
+        break;
+    }
+    return make_clickhouse_writer(cfg_);
   }
 
  private:
@@ -72,7 +82,8 @@ std::string lower(std::string s) {
 
 // columns("datetime" "host varchar(32)" ...): a name, then optionally its
 // SQL type (default text).
-bool read_columns(OptionReader& r, const ConfNode* opt, bool pgsql, std::vector<SqlColumn>* out) {
+bool read_columns(OptionReader& r, const ConfNode* opt, bool pgsql, const std::string& default_type,
+                  std::vector<SqlColumn>* out) {
   bool ok = true;
   for (const auto& a : opt->args) {
     if (!a.is_value()) {
@@ -85,7 +96,7 @@ bool read_columns(OptionReader& r, const ConfNode* opt, bool pgsql, std::vector<
     size_t sp = spec.find_first_of(" \t");
     SqlColumn c;
     c.name = spec.substr(0, sp);
-    if (sp != std::string::npos) c.type = trim(spec.substr(sp));
+    c.type = sp != std::string::npos ? trim(spec.substr(sp)) : default_type;
     if (!is_identifier(c.name)) {
       r.diag()->error(a.loc, "invalid column name '" + c.name + "' in columns() of " + r.what(),
                       "a column is a name of letters, digits and '_', then optionally its type: \"host varchar(64)\"");
@@ -115,6 +126,95 @@ bool read_columns(OptionReader& r, const ConfNode* opt, bool pgsql, std::vector<
   return ok;
 }
 
+}  // namespace
+
+// The options of the rows, which sql() and clickhouse() share.
+bool read_sql_rows(OptionReader& r, const BuildContext& ctx, const Location& driver_loc, bool lower_columns,
+                   const std::string& default_type, SqlDestinationConfig* out) {
+  SqlDestinationConfig& c = *out;
+  const GlobalOptions& g = ctx.options;
+  c.time_reopen = g.time_reopen;
+  c.max_backlog = static_cast<size_t>(g.log_fifo_size);
+  c.batch_lines = static_cast<size_t>(std::max<int64_t>(g.flush_lines, 1));
+  c.render.frac_digits = g.frac_digits;
+  c.zone = g.send_time_zone;
+  c.render.time_zone = g.send_time_zone.get();
+  size_t errors_before = r.diag()->errors().size();
+
+  std::string table = "messages";
+  Location table_loc = driver_loc;
+  if (r.string("table", &table)) table_loc = r.last_location();
+  c.table = compile_template(r, table, table_loc, "table()");
+  if (!c.table) return false;
+
+  // columns() and values(): syslog-ng's defaults when neither is given.
+  const ConfNode* columns = r.child("columns");
+  const ConfNode* values = r.child("values");
+  if (!columns && !values) {
+    const char* names[] = {"date", "facility", "level", "host", "program", "pid", "message"};
+    const char* templates[] = {"${R_YEAR}-${R_MONTH}-${R_DAY} ${R_HOUR}:${R_MIN}:${R_SEC}", "$FACILITY", "$LEVEL",
+                               "$HOST", "$PROGRAM", "$PID", "$MSGONLY"};
+    for (size_t i = 0; i < 7; ++i) {
+      SqlColumn col;
+      col.name = names[i];
+      col.type = default_type;
+      std::string err;
+      col.value = std::shared_ptr<const Template>(Template::compile(templates[i], &err));
+      c.columns.push_back(std::move(col));
+    }
+  } else if (!columns || !values) {
+    r.diag()->error((columns ? columns : values)->loc, r.what() + " needs both columns() and values()",
+                    "one value per column: columns(\"host\" \"message\") values(\"${HOST}\" \"${MSGONLY}\")");
+    return false;
+  } else {
+    if (!read_columns(r, columns, lower_columns, default_type, &c.columns)) return false;
+    std::vector<const ConfNode*> vals;
+    for (const auto& a : values->args) {
+      if (!a.is_value()) {
+        r.diag()->error(a.loc, "expected templates in values() of " + r.what() + ", found option " + a.name + "()",
+                        "write values(\"${HOST}\" \"${MSGONLY}\" ...)");
+        return false;
+      }
+      vals.push_back(&a);
+    }
+    if (vals.size() != c.columns.size()) {
+      r.diag()->error(vals.size() > c.columns.size() ? vals[c.columns.size()]->loc : values->loc,
+                      "values() of " + r.what() + " has " + std::to_string(vals.size()) + " values for " +
+                          std::to_string(c.columns.size()) + " columns",
+                      "give one value per column, in the order of columns()");
+      return false;
+    }
+    for (size_t i = 0; i < vals.size(); ++i) {
+      if (!vals[i]->quoted && vals[i]->value == "default") continue;  // the column's DEFAULT
+      c.columns[i].value = compile_template(r, vals[i]->value, vals[i]->loc, "values()");
+      if (!c.columns[i].value) return false;
+    }
+  }
+
+  if (r.string("null", &c.null_value)) c.has_null = true;
+  int64_t n;
+  for (const char* opt : {"flush-lines", "batch-lines"})
+    if (r.integer(opt, &n, 1, 100000)) c.batch_lines = static_cast<size_t>(n);
+  for (const char* opt : {"flush-timeout", "batch-timeout"})
+    if (r.integer(opt, &n, 0, 3600000)) c.batch_timeout_ms = n;
+  r.integer("time-reopen", &c.time_reopen, 1, 86400);
+  if (r.integer("log-fifo-size", &n, 1, 100000000)) c.max_backlog = static_cast<size_t>(n);
+  // The backlog holds at least a transaction.
+  c.max_backlog = std::max(c.max_backlog, c.batch_lines);
+  read_render_options(r, &c.render, &c.zone);
+  return r.diag()->errors().size() == errors_before;
+}
+
+namespace {
+
+}  // namespace
+
+std::unique_ptr<DestinationDriver> make_sql_driver(SqlDestinationConfig c) {
+  return std::make_unique<SqlDestinationDriver>(std::move(c));
+}
+
+namespace {
+
 // Every option sql() knows, read or not.
 const char* const kSqlOptions[] = {
     "type", "host", "port", "username", "password", "database", "table", "columns", "values", "indexes", "null",
@@ -135,14 +235,7 @@ std::unique_ptr<DestinationDriver> build_sql(OptionReader& r, const BuildContext
 }
 
 std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext& ctx) {
-  const GlobalOptions& g = ctx.options;
   SqlDestinationConfig c;
-  c.time_reopen = g.time_reopen;
-  c.max_backlog = static_cast<size_t>(g.log_fifo_size);
-  c.batch_lines = static_cast<size_t>(std::max<int64_t>(g.flush_lines, 1));
-  c.render.frac_digits = g.frac_digits;
-  c.zone = g.send_time_zone;
-  c.render.time_zone = g.send_time_zone.get();
   size_t errors_before = r.diag()->errors().size();
   const Location driver_loc = r.last_location();  // nothing read yet: where sql( is
 
@@ -194,54 +287,7 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
         r.diag()->warning(n->loc, std::string(opt) + "() has no meaning for type(sqlite3); database() is the file's path");
   }
 
-  std::string table = "messages";
-  Location table_loc = driver_loc;
-  if (r.string("table", &table)) table_loc = r.last_location();
-  c.table = compile_template(r, table, table_loc, "table()");
-  if (!c.table) return nullptr;
-
-  // columns() and values(): syslog-ng's defaults when neither is given.
-  const ConfNode* columns = r.child("columns");
-  const ConfNode* values = r.child("values");
-  if (!columns && !values) {
-    const char* names[] = {"date", "facility", "level", "host", "program", "pid", "message"};
-    const char* templates[] = {"${R_YEAR}-${R_MONTH}-${R_DAY} ${R_HOUR}:${R_MIN}:${R_SEC}", "$FACILITY", "$LEVEL",
-                               "$HOST", "$PROGRAM", "$PID", "$MSGONLY"};
-    for (size_t i = 0; i < 7; ++i) {
-      SqlColumn col;
-      col.name = names[i];
-      std::string err;
-      col.value = std::shared_ptr<const Template>(Template::compile(templates[i], &err));
-      c.columns.push_back(std::move(col));
-    }
-  } else if (!columns || !values) {
-    r.diag()->error((columns ? columns : values)->loc, r.what() + " needs both columns() and values()",
-                    "one value per column: columns(\"host\" \"message\") values(\"${HOST}\" \"${MSGONLY}\")");
-    return nullptr;
-  } else {
-    if (!read_columns(r, columns, pgsql, &c.columns)) return nullptr;
-    std::vector<const ConfNode*> vals;
-    for (const auto& a : values->args) {
-      if (!a.is_value()) {
-        r.diag()->error(a.loc, "expected templates in values() of " + r.what() + ", found option " + a.name + "()",
-                        "write values(\"${HOST}\" \"${MSGONLY}\" ...)");
-        return nullptr;
-      }
-      vals.push_back(&a);
-    }
-    if (vals.size() != c.columns.size()) {
-      r.diag()->error(vals.size() > c.columns.size() ? vals[c.columns.size()]->loc : values->loc,
-                      "values() of " + r.what() + " has " + std::to_string(vals.size()) + " values for " +
-                          std::to_string(c.columns.size()) + " columns",
-                      "give one value per column, in the order of columns()");
-      return nullptr;
-    }
-    for (size_t i = 0; i < vals.size(); ++i) {
-      if (!vals[i]->quoted && vals[i]->value == "default") continue;  // the column's DEFAULT
-      c.columns[i].value = compile_template(r, vals[i]->value, vals[i]->loc, "values()");
-      if (!c.columns[i].value) return nullptr;
-    }
-  }
+  if (!read_sql_rows(r, ctx, driver_loc, pgsql, "text", &c)) return nullptr;
 
   if (const ConfNode* idx = r.child("indexes")) {
     for (const auto& a : idx->args) {
@@ -260,29 +306,18 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
     }
   }
 
-  if (r.string("null", &c.null_value)) c.has_null = true;
-  int64_t n;
-  for (const char* opt : {"flush-lines", "batch-lines"})
-    if (r.integer(opt, &n, 1, 100000)) c.batch_lines = static_cast<size_t>(n);
-  for (const char* opt : {"flush-timeout", "batch-timeout"})
-    if (r.integer(opt, &n, 0, 3600000)) c.batch_timeout_ms = n;
   r.strings("session-statements", &c.session_statements);
   r.string("create-statement-append", &c.create_statement_append);
-  r.integer("time-reopen", &c.time_reopen, 1, 86400);
-  if (r.integer("log-fifo-size", &n, 1, 100000000)) c.max_backlog = static_cast<size_t>(n);
-  // The backlog holds at least a transaction.
-  c.max_backlog = std::max(c.max_backlog, c.batch_lines);
   std::vector<std::string> flags;
   r.flags("flags", {"explicit-commits", "dont-create-tables"}, &flags);
   if (std::find(flags.begin(), flags.end(), "dont-create-tables") != flags.end()) c.create_tables = false;
-  read_render_options(r, &c.render, &c.zone);
   for (const char* name : {"local-time-zone", "retries", "dbd-option", "dbi-driver-dir", "quote-char",
                            "ignore-tns-config", "throttle", "disk-buffer", "persist-name", "template-escape",
                            "ts-format", "on-error", "workers", "batch-bytes", "encoding"}) {
     r.accepted_not_implemented(name);
   }
   if (r.diag()->errors().size() != errors_before) return nullptr;
-  return std::make_unique<SqlDestinationDriver>(std::move(c));
+  return make_sql_driver(std::move(c));
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 //                           timing, delivery tracking, flow control, shutdown
 //   sql_sqlite.cc           SQLite: synchronous on the output thread, WAL
 //   sql_pgsql.cc            PostgreSQL: libpq's non-blocking API on libuv
+//   clickhouse_*.{h,cc}     clickhouse(): the same rows into ClickHouse over
+//                           HTTP (its own options, the same writer)
 #pragma once
 
 #include <cstddef>
@@ -29,12 +31,13 @@ struct SqlColumn {
 };
 
 struct SqlDestinationConfig {
-  enum class Type { kSqlite, kPgsql } type = Type::kSqlite;
+  enum class Type { kSqlite, kPgsql, kClickhouse } type = Type::kSqlite;
+  std::string url;       // clickhouse: the HTTP interface, e.g. "http://127.0.0.1:8123"
   std::string host;      // pgsql; empty: libpq's default (the local socket)
   std::string port;      // pgsql; empty: libpq's default (5432)
-  std::string username;  // pgsql; empty: libpq's default (the system user)
+  std::string username;  // pgsql: empty is libpq's default (the system user); clickhouse: empty sends none
   std::string password;
-  std::string database;  // sqlite3: the file's path; pgsql: the database name
+  std::string database;  // sqlite3: the file's path; pgsql, clickhouse: the database name
   std::shared_ptr<const Template> table;  // rendered per message, then sanitized
   std::vector<SqlColumn> columns;
   std::vector<std::string> indexes;             // column names
@@ -56,5 +59,14 @@ struct SqlDestinationConfig {
 std::string describe_sql_destination(const SqlDestinationConfig& c);
 
 void register_sql_destination(DriverRegistry& registry);
+
+// Reads what sql() and clickhouse() share: table(), columns() (a column
+// without a type gets `default_type`), values(), null(), batch-lines(),
+// batch-timeout(), time-reopen(), log-fifo-size() and the time options;
+// `lower_columns` folds column names to lowercase.  False after an error.
+bool read_sql_rows(OptionReader& r, const BuildContext& ctx, const Location& driver_loc, bool lower_columns,
+                   const std::string& default_type, SqlDestinationConfig* c);
+// The driver of a checked config; its type picks the writer.
+std::unique_ptr<DestinationDriver> make_sql_driver(SqlDestinationConfig c);
 
 }  // namespace logferry

@@ -25,8 +25,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/shared_library.h"
 #include "core/text.h"
+#include "core/shared_library.h"
 #include "server/sql_writer.h"
 
 namespace logferry {
@@ -58,9 +58,7 @@ std::string one_line(const char* text) {
   return s;
 }
 
-// libpq is loaded when a pgsql destination starts (dlopen), not linked:
-// its dependencies (TLS, Kerberos, LDAP, ...) would slow down every start
-// of logferry, `logferry check` and `logferry parse` included.
+// libpq is loaded when a pgsql destination starts (shared_library.h).
 #define LF_LIBPQ_FUNCTIONS(X) \
   X(PQclear) \
   X(PQconnectPoll) \
@@ -92,18 +90,17 @@ struct LibPq {
 
 // The loaded library, or null with *error set (once per process).
 const LibPq* load_libpq(std::string* error) {
-  static std::string failure;
+  static SharedLibrary so;
   static const LibPq* lib = []() -> const LibPq* {
-    void* h = SharedLibrary::open("libpq.so.5", "libpq5", &failure);
-    if (!h) return nullptr;
     static LibPq l;
+    if (!so.open("libpq.so.5", "libpq5")) return nullptr;
 #define LF_LIBPQ_LOAD(name) \
-    if (!SharedLibrary::find(h, "libpq.so.5", #name, &l.name, &failure)) return nullptr;
+    if (!so.function(#name, &l.name)) return nullptr;
     LF_LIBPQ_FUNCTIONS(LF_LIBPQ_LOAD)
 #undef LF_LIBPQ_LOAD
     return &l;
   }();
-  if (!lib) *error = failure;
+  if (!lib) *error = so.failure();
   return lib;
 }
 

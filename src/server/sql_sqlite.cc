@@ -55,18 +55,17 @@ struct LibSqlite {
 
 // The loaded library, or null with *error set (once per process).
 const LibSqlite* load_libsqlite(std::string* error) {
-  static std::string failure;
+  static SharedLibrary so;
   static const LibSqlite* lib = []() -> const LibSqlite* {
-    void* h = SharedLibrary::open("libsqlite3.so.0", "libsqlite3-0", &failure);
-    if (!h) return nullptr;
     static LibSqlite l;
+    if (!so.open("libsqlite3.so.0", "libsqlite3-0")) return nullptr;
 #define LF_SQLITE_LOAD(name) \
-    if (!SharedLibrary::find(h, "libsqlite3.so.0", #name, &l.name, &failure)) return nullptr;
+    if (!so.function(#name, &l.name)) return nullptr;
     LF_SQLITE_FUNCTIONS(LF_SQLITE_LOAD)
 #undef LF_SQLITE_LOAD
     return &l;
   }();
-  if (!lib) *error = failure;
+  if (!lib) *error = so.failure();
   return lib;
 }
 

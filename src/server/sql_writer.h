@@ -174,5 +174,6 @@ class SqlWriter : public Destination {
 // The backends.
 std::unique_ptr<Destination> make_sqlite_writer(const SqlDestinationConfig& c);
 std::unique_ptr<Destination> make_pgsql_writer(const SqlDestinationConfig& c);
+std::unique_ptr<Destination> make_clickhouse_writer(const SqlDestinationConfig& c);
 
 }  // namespace logferry

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -359,6 +360,18 @@ class Logferry:
             self.proc = None
 
 
+def append_numbered_lines(path, start, end):
+    """Appends the lines "line 0START" .. "line 0END-1" (5 digits) to path."""
+    with open(path, "ab") as f:
+        f.write(b"".join(b"line %05d\n" % i for i in range(start, end)))
+
+
+def wait_sources_in(lf, n):
+    """Waits until logferry's sources counted n messages in (SIGUSR1)."""
+    wait_until(lambda: source_totals(lf.snapshot_stats())["in"] >= n, what=f"{n} messages received", proc=lf.proc,
+               interval=0.1)
+
+
 def source_totals(stats, prefix=""):
     """Sum of every counter over the sources whose name starts with prefix."""
     tot = {}
@@ -402,12 +415,75 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(stats["source"] and stats["destination"], f"no counters printed; stderr:\n{lf.stderr}")
         return stats
 
+    def tcp_server(self, dest, flow_control=False, options="", name="lf"):
+        """A logferry whose network() TCP source s feeds `dest` (the config
+        of destination d), on a flags(flow-control) path when asked."""
+        def conf(ports):
+            return (f"@version: 4.0\noptions {{ keep-hostname(yes); stats-freq(0); {options} }};\n"
+                    f'source s {{ network(ip("127.0.0.1") port({ports[0]}) transport("tcp")); }};\n' + dest +
+                    "log { source(s); destination(d); " + ("flags(flow-control); " if flow_control else "") + "};\n")
+        return self.logferry(conf, name=name)
+
+    def check_config(self, body):
+        """`logferry check` of "@version: 4.0" + body: (exit status, stderr + stdout)."""
+        path = self.path("bad.conf")
+        with open(path, "w") as f:
+            f.write("@version: 4.0\n" + body)
+        p = subprocess.run([LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stderr + p.stdout
+
+    def assert_config_errors(self, cases):
+        """Each (body, text) of `cases` fails `logferry check` with one
+        error holding `text`, followed by its hint."""
+        for body, want in cases:
+            rc, err = self.check_config(body)
+            self.assertNotEqual(rc, 0, body)
+            self.assertIn(want, err, body)
+            errors = [line for line in err.splitlines() if ": error: " in line]
+            self.assertEqual(len(errors), 1, err)
+            lines = err.splitlines()
+            self.assertTrue(lines[lines.index(errors[0]) + 1].startswith("  hint: "), err)
+
     def wait_lines(self, path, n, lf=None, timeout=WAIT_TIMEOUT):
         """Waits until `path` holds at least n complete lines; returns them."""
         wait_until(lambda: count_lines(path) >= n, timeout,
                    lambda: f"{n} lines in {os.path.relpath(path, self.dir)} (have {count_lines(path)})",
                    proc=lf.proc if lf else None)
         return read_lines(path)
+
+
+class SteadySender:
+    """A steady load over one TCP connection, from a thread: lines
+    "<13>1 2026-01-01T00:00:00Z h p - - - row NNNNNN", 500 at a time with a
+    short pause between (a steady load, not a threshold), until finish() or
+    `cap` rows.  `sent` is how many rows were sent so far."""
+
+    def __init__(self, port, cap):
+        self.port = port
+        self.cap = cap
+        self.sent = 0
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        s = tcp_connect(self.port, timeout=120)
+        i = 0
+        while not self._stop.is_set() and i < self.cap:
+            s.sendall(b"".join(b"<13>1 2026-01-01T00:00:00Z h p - - - row %06d\n" % k for k in range(i, i + 500)))
+            i += 500
+            self.sent = i
+            time.sleep(0.02)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        s.close()
+        self._done.set()
+
+    def finish(self, timeout=60):
+        """Stops sending; True once the connection was closed by both ends."""
+        self._stop.set()
+        return self._done.wait(timeout)
 
 
 KNOWN_BUG = "test_known_bug_"
@@ -452,6 +528,26 @@ def main(requires=()):
     if suite.countTestCases() == 0:
         print("no tests selected")
     sys.exit(0 if result.wasSuccessful() else 1)
+
+
+def main_with_server(missing, user, destroy):
+    """main() for a script that runs a server of its own (a database): exits
+    77 (skipped) when `missing` says what is not installed, or when running as
+    root without `user` to run the server as; calls destroy() at the end."""
+    import pwd
+    if missing:
+        print(f"SKIP: {missing}")
+        sys.exit(77)
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            print(f"SKIP: running as root and there is no {user} user to run the server as")
+            sys.exit(77)
+    try:
+        main()
+    finally:
+        destroy()
 
 
 def _iter_tests(suite):

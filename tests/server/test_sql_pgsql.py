@@ -16,12 +16,9 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 import lfharness as h
@@ -137,10 +134,6 @@ while True:
 CLUSTER = None
 
 
-def conf_head(options=""):
-    return f"@version: 4.0\noptions {{ keep-hostname(yes); stats-freq(0); {options} }};\n"
-
-
 class PgsqlTest(h.ServerTest):
 
     @classmethod
@@ -174,15 +167,8 @@ class PgsqlTest(h.ServerTest):
                 f"  username(\"lf\") password({h.config_string(password)}) database(\"{self.db}\")\n"
                 f"  table({table}) columns({columns})\n  values({values}) {extra}); }};\n")
 
-    def server(self, dest, flow_control=False, options="", name="lf"):
-        def conf(ports):
-            return (conf_head(options) +
-                    f'source s {{ network(ip("127.0.0.1") port({ports[0]}) transport("tcp")); }};\n' + dest +
-                    "log { source(s); destination(d); " + ("flags(flow-control); " if flow_control else "") + "};\n")
-        return self.logferry(conf, name=name)
-
     def test_rows_match_what_was_sent(self):
-        lf = self.server(self.sql_dest(
+        lf = self.tcp_server(self.sql_dest(
             '"datetime timestamp with time zone", "host varchar(64)", "program", "pid integer", "message", '
             '"facility", "level", "msgid", "stamp"',
             '"${R_ISODATE}", "${HOST}", "${PROGRAM}", "${PID}", "${MSGONLY}", "${FACILITY}", "${LEVEL}", '
@@ -211,7 +197,8 @@ class PgsqlTest(h.ServerTest):
         self.assertEqual((d["in"], d["out"], d["errors"], d["dropped_queue_full"]), (3, 3, 0, 0), stats)
 
     def test_templated_tables_and_injection(self):
-        lf = self.server(self.sql_dest('"program", "message"', '"${PROGRAM}", "${MSGONLY}"', table='"T_${PROGRAM}"'))
+        lf = self.tcp_server(self.sql_dest('"program", "message"', '"${PROGRAM}", "${MSGONLY}"',
+                                           table='"T_${PROGRAM}"'))
         evil_programs = ["x');DROP", 'a"b;--', "App"]
         evil_messages = ["'); DROP TABLE messages; --", '" OR 1=1; --', "\\'; DELETE FROM pg_class; --",
                          "$1 $$ E'\\x00' ?", "Robert'); DROP TABLE Students;--"]
@@ -229,7 +216,7 @@ class PgsqlTest(h.ServerTest):
         self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
     def test_refused_rows_are_isolated(self):
-        lf = self.server(self.sql_dest('"n integer", "message varchar(20)"', '"${PID}", "${MSGONLY}"',
+        lf = self.tcp_server(self.sql_dest('"n integer", "message varchar(20)"', '"${PID}", "${MSGONLY}"',
                                        extra="batch-lines(50)"))
         lines = []
         good = []
@@ -261,7 +248,7 @@ class PgsqlTest(h.ServerTest):
     def test_refused_row_in_a_transaction_of_several_tables(self):
         """Rows for two tables go in BEGIN ... COMMIT; one refused row rolls it
         back, and the rows are written again one by one."""
-        lf = self.server(self.sql_dest('"n integer", "message varchar(10)"', '"${PID}", "${MSGONLY}"',
+        lf = self.tcp_server(self.sql_dest('"n integer", "message varchar(10)"', '"${PID}", "${MSGONLY}"',
                                        table='"t_${PROGRAM}"'))
         h.tcp_send(lf.port, b"<13>1 2026-01-01T00:00:00Z h a 1 - - ok\n"
                             b"<13>1 2026-01-01T00:00:00Z h b 2 - - ok\n"
@@ -284,7 +271,7 @@ class PgsqlTest(h.ServerTest):
         self.q("CREATE TABLE given (host text, message text, extra integer DEFAULT 7); "
                "CREATE INDEX given_host_idx ON given (host); GRANT INSERT ON given TO lf")
         self.q("SET ROLE lf; CREATE TABLE own (host text)")
-        lf = self.server(self.sql_dest('"host", "message"', '"${HOST}", "${MSGONLY}"', table='"${PROGRAM}"',
+        lf = self.tcp_server(self.sql_dest('"host", "message"', '"${HOST}", "${MSGONLY}"', table='"${PROGRAM}"',
                                        extra='indexes("host")'))
         h.tcp_send(lf.port, b"<13>1 2026-01-01T00:00:00Z h1 given - - - to the given table\n"
                             b"<13>1 2026-01-01T00:00:00Z h2 own - - - to the own table\n")
@@ -302,7 +289,7 @@ class PgsqlTest(h.ServerTest):
 
     def test_session_statements(self):
         self.q("CREATE SCHEMA s1 AUTHORIZATION lf")
-        lf = self.server(self.sql_dest('"message"', '"${MSGONLY}"',
+        lf = self.tcp_server(self.sql_dest('"message"', '"${MSGONLY}"',
                                        extra='session-statements("SET search_path TO s1" '
                                              '"SET application_name = \'lf-session\'")'))
         h.tcp_send(lf.port, b"<13>1 2026-01-01T00:00:00Z h p - - - in s1\n")
@@ -318,7 +305,7 @@ class PgsqlTest(h.ServerTest):
         self.q("CREATE ROLE lf2 LOGIN PASSWORD 'old'")
         self.q(f"GRANT ALL ON DATABASE {self.db} TO lf2; GRANT ALL ON SCHEMA public TO lf2")
         dest = self.sql_dest('"message"', '"${MSGONLY}"', extra="time-reopen(1)").replace('"lf"', '"lf2"')
-        lf = self.server(dest.replace("se'cret", "new"))
+        lf = self.tcp_server(dest.replace("se'cret", "new"))
         h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h p - - - m%d\n" % i for i in range(5)))
         h.wait_until(lambda: "password authentication failed" in lf.stderr_text(), what="the failure reported",
                      proc=lf.proc)
@@ -334,35 +321,17 @@ class PgsqlTest(h.ServerTest):
         backlog is full) and every one arrives.  A row is stored twice only
         when the server did not answer a commit (then reported).  `expect`:
         a text logferry reports while rows wait during the outage."""
-        lf = self.server(self.sql_dest('"message"', '"${MSGONLY}"', extra="log-fifo-size(2000) time-reopen(1)"),
+        lf = self.tcp_server(self.sql_dest('"message"', '"${MSGONLY}"', extra="log-fifo-size(2000) time-reopen(1)"),
                          flow_control=True, options="log-fifo-size(2000);")
-        sent = [0]
         cap = 100000  # rows at most
-        stop = threading.Event()
-        done = threading.Event()
-
-        def send():
-            s = h.tcp_connect(lf.port, timeout=120)
-            i = 0
-            while not stop.is_set() and i < cap:
-                s.sendall(b"".join(b"<13>1 2026-01-01T00:00:00Z h p - - - row %06d\n" % k for k in range(i, i + 500)))
-                i += 500
-                sent[0] = i
-                time.sleep(0.02)  # a steady load, not a threshold
-            s.shutdown(socket.SHUT_WR)
-            while s.recv(65536):
-                pass
-            s.close()
-            done.set()
-        threading.Thread(target=send, daemon=True).start()
+        sender = h.SteadySender(lf.port, cap)
         self.wait_rows(2000, lf)
         disrupt(lf, expect)
-        at_start = sent[0]
+        at_start = sender.sent
         h.wait_until(lambda: self.count() >= min(at_start + 5000, cap), what="the load going on after the outage",
                      proc=lf.proc, interval=0.2, timeout=60)
-        stop.set()
-        self.assertTrue(done.wait(60), "the sender finished")
-        n = sent[0]
+        self.assertTrue(sender.finish(60), "the sender finished")
+        n = sender.sent
         h.wait_until(lambda: self.q("SELECT count(DISTINCT message) FROM messages")[0][0] == str(n),
                      what=lambda: f"{n} distinct rows (have {self.count()})", proc=lf.proc, interval=0.2, timeout=60)
         stats = self.stop_ok(lf)
@@ -412,8 +381,7 @@ class PgsqlTest(h.ServerTest):
         state = self.path("state")
         os.mkdir(state)
         n = 5000
-        with open(src, "wb") as f:
-            f.write(b"".join(b"line %05d\n" % i for i in range(n // 2)))
+        h.append_numbered_lines(src, 0, n // 2)
 
         def conf(ports):
             return (f"@version: 4.0\noptions {{ stats-freq(0); persist-dir({h.config_string(state)}); }};\n"
@@ -424,10 +392,8 @@ class PgsqlTest(h.ServerTest):
         self.wait_rows(n // 2, lf)
         self.pg.stop()
         try:
-            with open(src, "ab") as f:
-                f.write(b"".join(b"line %05d\n" % i for i in range(n // 2, n)))
-            h.wait_until(lambda: h.source_totals(lf.snapshot_stats())["in"] >= n, what="every line read",
-                         proc=lf.proc, interval=0.1)
+            h.append_numbered_lines(src, n // 2, n)
+            h.wait_sources_in(lf, n)
             stats = self.stop_ok(lf)
             self.assertIn("rows not committed", lf.stderr)
             self.assertGreater(stats["destination"]["d#0"]["dropped_queue_full"], 0, stats)
@@ -442,20 +408,11 @@ class PgsqlTest(h.ServerTest):
 
 
 def main():
-    if PG_BIN is None:
-        print("SKIP: PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin")
-        sys.exit(77)
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            print("SKIP: running as root and there is no postgres user to run the server as")
-            sys.exit(77)
-    try:
-        h.main()
-    finally:
+    def destroy():
         if CLUSTER is not None:
             CLUSTER.destroy()
+    h.main_with_server(None if PG_BIN else "PostgreSQL server binaries (initdb, pg_ctl) not found under "
+                       "/usr/lib/postgresql/*/bin", "postgres", destroy)
 
 
 if __name__ == "__main__":

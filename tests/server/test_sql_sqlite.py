@@ -454,12 +454,6 @@ class SqliteTest(h.ServerTest):
                          [f"line {i:05d}" for i in range(n)], "every line once, in order")
 
     def test_config_errors(self):
-        def check(body):
-            path = self.path("bad.conf")
-            with open(path, "w") as f:
-                f.write("@version: 4.0\n" + body)
-            p = subprocess.run([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
-            return p.returncode, p.stderr
         cases = [
             ('destination d { sql(database("x.db")); };\n', "bad.conf:2:17: error: sql() needs type()"),
             ('destination d { sql(type(mysql) database("x")); };\n',
@@ -487,15 +481,7 @@ class SqliteTest(h.ServerTest):
             ('destination d { sql(type(sqlite3) database("x.db") batch-line(10)); };\n',
              "bad.conf:2:52: error: unknown option 'batch-line'"),
         ]
-        for body, want in cases:
-            rc, err = check(body)
-            self.assertNotEqual(rc, 0, body)
-            self.assertIn(want, err, body)
-            # One error, then its hint.
-            errors = [line for line in err.splitlines() if ": error: " in line]
-            self.assertEqual(len(errors), 1, err)
-            lines = err.splitlines()
-            self.assertTrue(lines[lines.index(errors[0]) + 1].startswith("  hint: "), err)
+        self.assert_config_errors(cases)
         # Commas between values are optional, `default` leaves a column to its DEFAULT.
         path = self.path("good.conf")
         with open(path, "w") as f:

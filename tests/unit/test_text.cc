@@ -114,6 +114,12 @@ TEST_CASE("append_json_escaped writes invalid UTF-8 bytes as \\\\xNN") {
   CHECK(json_roundtrip("\xE2\x82") == "\\xe2\\x82");
 }
 
+TEST_CASE("append_json_escaped with raw_bytes copies every byte from 0x80 up as it is") {
+  std::string out;
+  append_json_escaped(out, std::string_view("\xff\xfe \xc3\xa9 \xc3( \"q\" \\ \x01\n\x00z", 19), true);
+  CHECK(out == std::string("\xff\xfe \xc3\xa9 \xc3( \\\"q\\\" \\\\ \\u0001\\n\\u0000z"));
+}
+
 TEST_CASE("append_json_escaped and append_json_string append to the buffer") {
   std::string out = "prefix:";
   append_json_escaped(out, "a\"");
