@@ -5,6 +5,7 @@
 #include "client/unix_source.h"
 #include "core/config.h"
 #include "relay/ferry_destination.h"
+#include "relay/kafka_destination.h"
 #include "relay/network_destination.h"
 #include "server/ferry_source.h"
 #include "server/file_destination.h"
@@ -28,6 +29,7 @@ const DriverRegistry& all_drivers() {
     register_network_destinations(r);
     register_sql_destination(r);
     register_ferry_destination(r);
+    register_kafka_destination(r);
     return r;
   }();
   return registry;
