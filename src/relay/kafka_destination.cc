@@ -163,6 +163,12 @@ class KafkaDestination : public Destination {
       drop_for_queue();
       return;
     }
+    if (fatal_) {
+      // Never taken (see on_error()): held until logferry restarts.
+      window_.add();
+      drop_for_queue();
+      return;
+    }
     rd_kafka_topic_t* rkt = topic_of(msg);
     if (!rkt) return;  // reported and counted
     value_buf_.clear();
@@ -185,6 +191,11 @@ class KafkaDestination : public Destination {
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && attempt == 0) {
         serve();  // delivery reports may make room
         continue;
+      }
+      if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        fatal_ = true;  // never taken, as in on_delivery()
+        drop_for_queue();
+        return;
       }
       window_.done(seq);
       marks_.release(window_.taken());
@@ -230,7 +241,7 @@ class KafkaDestination : public Destination {
     closing_ = true;
     close_started_ms_ = now_ms();
     serve();
-    if (window_.outstanding() == 0) {
+    if (window_.outstanding() == 0 || fatal_) {  // after a fatal error nothing more is confirmed
       finish();
       return;
     }
@@ -304,6 +315,12 @@ class KafkaDestination : public Destination {
       // source's saved position stays before it.
       return;
     }
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && (fatal_ || lib_->rd_kafka_fatal_error(rk_, nullptr, 0))) {
+      // Failed by a fatal error of the producer: not Kafka's verdict on
+      // this record, so it is never taken (see on_error()).
+      Counters::add(counters.dropped_queue_full);
+      return;
+    }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       Counters::add(counters.out);
     } else {
@@ -323,13 +340,18 @@ class KafkaDestination : public Destination {
 
   void on_error(rd_kafka_resp_err_t err, const char* reason) {
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      // The idempotent producer cannot go on (e.g. the broker lost
-      // records it had confirmed).  The records not confirmed are given up
-      // by librdkafka in delivery reports (counted as errors).
+      // The idempotent producer cannot go on (e.g. the cluster lost records
+      // it had confirmed).  The records not confirmed, and every message
+      // from now on, are counted as dropped and never taken: a file
+      // source's saved position stays before them, and the window fills
+      // until the flow-controlled sources are held.  A restart produces
+      // them again.
       char why[512];
       lib_->rd_kafka_fatal_error(rk_, why, sizeof(why));
-      report(2, std::string("fatal error of the Kafka producer: ") + why +
-                    "; the records not yet confirmed are dropped; restart logferry to produce again");
+      if (!fatal_)
+        report(2, std::string("fatal error of the Kafka producer: ") + why +
+                      "; nothing more is produced and the records not confirmed wait; restart logferry");
+      fatal_ = true;
       return;
     }
     if (error_budget_.take(now_ms())) report(4, std::string("librdkafka: ") + (reason ? reason : "?"));
@@ -435,6 +457,7 @@ class KafkaDestination : public Destination {
   HoldReports holds_;  // flow control: sources held, dropping episodes
   ReportBudget refused_budget_, error_budget_;
 
+  bool fatal_ = false;  // the producer had a fatal error
   bool closing_ = false;
   bool stopped_ = false;
   uint64_t close_started_ms_ = 0;

@@ -15,7 +15,9 @@ sending: everything arrives, nothing twice (idempotent producer); flow
 control (log-fifo-size() records unconfirmed: the source is held, reported,
 nothing dropped); records Kafka refuses (too large) and topic names it
 cannot take (fallback-topic()) counted; shutdown with the brokers away
-(flush-timeout-on-shutdown()); config errors from `logferry check`; and the
+(flush-timeout-on-shutdown()); a fatal error of the producer (what was not
+confirmed is produced by the next start); config errors from `logferry
+check`; and the
 ferry protocol acknowledging only what Kafka confirmed (a server stopped
 while its brokers are down loses nothing: the client sends it again).
 
@@ -289,6 +291,43 @@ class KafkaTest(h.ServerTest):
         r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("kafka-c()", r.stdout)
+
+    def test_fatal_error_loses_nothing(self):
+        """A fatal error of the idempotent producer (injected: the broker
+        answers a Produce with OUT_OF_ORDER_SEQUENCE_NUMBER): the lines of a
+        tailed file not confirmed stay unacknowledged, and the next start
+        produces them."""
+        import test_file_lib as fl
+        inp = self.path("app.log")
+        conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+                f"source s {{ file({h.config_string(inp)} follow-freq(1)); }};\n"
+                f"destination d {{ kafka-c(bootstrap-servers(\"{self.kafka.bootstraps}\") topic(\"fatal\")"
+                f" message(\"${{MESSAGE}}\")); }};\n"
+                f"log {{ source(s); destination(d); }};\n")
+
+        def start(name):
+            lf = fl.FileLogferry(self.dir, self.path("state"), name)
+            self._procs.append(lf)
+            return lf.start_conf(conf)
+
+        with open(inp, "w") as f:
+            f.write("before\n")
+        lf = start("lf1")
+        self.kafka.wait_count("fatal", 1, lf)
+        self.kafka.cmd("produce-errors 1 45")  # OUT_OF_ORDER_SEQUENCE_NUMBER
+        with open(inp, "a") as f:
+            f.writelines(f"after {i}\n" for i in range(5))
+        h.wait_until(lambda: "fatal error of the Kafka producer" in lf.stderr_text(), KAFKA_WAIT,
+                     "the fatal error reported", proc=lf.proc)
+        stats = lf.stop(timeout=KAFKA_WAIT)
+        self.assertEqual(lf.returncode, 0, lf.stderr)
+        self.assertEqual(stats["destination"]["d#0"]["out"], 1)
+        self.assertEqual(self.kafka.count("fatal"), 1)
+
+        lf = start("lf2")
+        self.kafka.wait_count("fatal", 6, lf)
+        self.assert_once("fatal", ["before"] + [f"after {i}" for i in range(5)])
+        self.stop_ok(lf)
 
     def test_ferry_acknowledges_only_what_kafka_confirmed(self):
         import test_file_lib as fl
