@@ -13,8 +13,8 @@ Covered: records consumed back match what was sent (topic from a template,
 key, value, order per key); brokers down and Produce requests failing while
 sending: everything arrives, nothing twice (idempotent producer); flow
 control (log-fifo-size() records unconfirmed: the source is held, reported,
-nothing dropped); records Kafka refuses (too large) and topic names it
-cannot take (fallback-topic()) counted; shutdown with the brokers away
+nothing dropped); records Kafka refuses (too large, a topic that does not exist) and topic
+names it cannot take (fallback-topic()) counted; shutdown with the brokers away
 (flush-timeout-on-shutdown()); a fatal error of the producer (what was not
 confirmed is produced by the next start); config errors from `logferry
 check`; and the
@@ -238,6 +238,21 @@ class KafkaTest(h.ServerTest):
         self.assertEqual(stats["destination"]["d#0"]["out"], 2)
         self.assertEqual(stats["destination"]["d#0"]["errors"], 1)
         self.assertIn("Kafka refused a record for topic t-big", lf.stderr)
+
+    def test_unknown_topic_counted(self):
+        """A topic the cluster says does not exist (auto-creation off): its
+        records are given up, counted and reported, not retried forever;
+        other topics go on."""
+        self.kafka.cmd("topic-error missing 3")  # UNKNOWN_TOPIC_OR_PART
+        lf = self.producer('topic("${PROGRAM}") message("${MSG}")'
+                           ' config("topic.metadata.propagation.max.ms" => "100")')
+        self.send(lf, [line("h", "missing", "lost"), line("h", "present", "kept")]).join()
+        self.kafka.wait_count("present", 1, lf)
+        h.wait_until(lambda: "Kafka refused a record for topic missing" in lf.stderr_text(), KAFKA_WAIT,
+                     "the record for the missing topic reported", proc=lf.proc)
+        stats = self.stop_ok(lf)
+        self.assertEqual(stats["destination"]["d#0"]["out"], 1)
+        self.assertEqual(stats["destination"]["d#0"]["errors"], 1)
 
     def test_invalid_topic_without_fallback_counted(self):
         lf = self.producer('topic("t-${MSG}") message("${MSG}")')
