@@ -13,13 +13,13 @@ Covered: records consumed back match what was sent (topic from a template,
 key, value, order per key); brokers down and Produce requests failing while
 sending: everything arrives, nothing twice (idempotent producer); flow
 control (log-fifo-size() records unconfirmed: the source is held, reported,
-nothing dropped); records Kafka refuses (too large, a topic that does not exist) and topic
-names it cannot take (fallback-topic()) counted; shutdown with the brokers away
-(flush-timeout-on-shutdown()); a fatal error of the producer (what was not
-confirmed is produced by the next start); config errors from `logferry
-check`; and the
-ferry protocol acknowledging only what Kafka confirmed (a server stopped
-while its brokers are down loses nothing: the client sends it again).
+nothing dropped); records Kafka refuses (too large, a topic that does not
+exist) and topic names it cannot take (fallback-topic()) counted; shutdown
+with the brokers away (flush-timeout-on-shutdown()); a fatal error of the
+producer (what was not confirmed is produced by the next start); config
+errors from `logferry check`; and the ferry protocol acknowledging only what
+Kafka confirmed (a server stopped while its brokers are down loses nothing:
+the client sends it again).
 
 Usage: test_kafka.py LOGFERRY_BINARY KAFKA_MOCK_BROKER [unittest args]
 """
@@ -193,8 +193,10 @@ class KafkaTest(h.ServerTest):
         sender = self.send(lf, [line("h", f"p{i % 7}", v) for i, v in enumerate(second)])
         sender.join()
         self.assertIsNone(sender.error)
-        h.wait_until(lambda: "librdkafka" in lf.stderr_text(), KAFKA_WAIT,
-                     "librdkafka to report the brokers away", proc=lf.proc)
+        h.wait_until(lambda: lf.snapshot_stats()["destination"]["d#0"]["in"] >= 500, KAFKA_WAIT,
+                     "the second batch to reach the destination", proc=lf.proc)
+        # Nothing of it can be confirmed while every broker is away.
+        self.assertLessEqual(lf.snapshot_stats()["destination"]["d#0"]["out"], 200)
         self.kafka.cmd("produce-errors 4 7")  # REQUEST_TIMED_OUT
         self.kafka.cmd("produce-errors 3 6")  # NOT_LEADER_OR_FOLLOWER
         self.kafka.brokers("up")
@@ -268,8 +270,8 @@ class KafkaTest(h.ServerTest):
         self.kafka.wait_count("away", 1, lf)
         self.kafka.brokers("down")
         self.send(lf, [line("h", "p", f"lost {i}") for i in range(5)]).join()
-        h.wait_until(lambda: "librdkafka" in lf.stderr_text(), KAFKA_WAIT,
-                     "librdkafka to report the brokers away", proc=lf.proc)
+        h.wait_until(lambda: lf.snapshot_stats()["destination"]["d#0"]["in"] >= 6, KAFKA_WAIT,
+                     "the messages to reach the destination", proc=lf.proc)
         stats = lf.stop(timeout=KAFKA_WAIT)
         self.assertEqual(lf.returncode, 0, lf.stderr)
         d = stats["destination"]["d#0"]
