@@ -41,7 +41,8 @@ struct KafkaDestinationConfig {
 std::string describe_kafka_destination(const KafkaDestinationConfig& c);
 
 // The librdkafka properties the producer is created with: logferry's
-// defaults, then config() (which may override them).
+// defaults, then config() (which may override them), then log.queue=true
+// (librdkafka's log served on the output thread).
 std::vector<std::pair<std::string, std::string>> kafka_properties(const KafkaDestinationConfig& c);
 
 // A topic name Kafka accepts: 1 to 249 bytes of [A-Za-z0-9._-], not "." or "..".

@@ -44,10 +44,12 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(const KafkaDes
       {"enable.idempotence", "true"},
       {"message.timeout.ms", "0"},  // an outage delays records, never drops them
       {"queue.buffering.max.messages", std::to_string(std::min<size_t>(2 * window, 2147483647))},
-      {"log.queue", "true"},  // librdkafka's log through rd_kafka_poll(), on the output thread
   };
   if (!c.bootstrap_servers.empty()) p.emplace_back("bootstrap.servers", c.bootstrap_servers);
   for (const auto& kv : c.config) p.push_back(kv);
+  // Not to be overridden: librdkafka's log comes through rd_kafka_poll(),
+  // on the output thread, where the destination's state lives.
+  p.emplace_back("log.queue", "true");
   return p;
 }
 
