@@ -68,6 +68,7 @@ class KafkaDestinationDriver : public DestinationDriver {
 struct Property {
   std::string key, value;
   Location loc;
+  std::string origin;  // where it was written, for errors: "config()"
 };
 
 // config(): syslog-ng's three spellings of a property, freely mixed:
@@ -81,7 +82,7 @@ bool read_config(OptionReader& r, const ConfNode& opt, std::vector<Property>* ou
         r.diag()->error(a[i].loc, "expected one value for property '" + a[i].name + "' in config() of " + r.what(), hint);
         return false;
       }
-      out->push_back(Property{a[i].name, a[i].args[0].value, a[i].loc});
+      out->push_back(Property{a[i].name, a[i].args[0].value, a[i].loc, "config()"});
       ++i;
       continue;
     }
@@ -95,7 +96,7 @@ bool read_config(OptionReader& r, const ConfNode& opt, std::vector<Property>* ou
       r.diag()->error(a[i].loc, "property '" + a[i].value + "' in config() of " + r.what() + " has no value", hint);
       return false;
     }
-    out->push_back(Property{a[i].value, a[v].value, a[i].loc});
+    out->push_back(Property{a[i].value, a[v].value, a[i].loc, "config()"});
     i = v + 1;
   }
   return true;
@@ -135,7 +136,8 @@ bool read_properties_file(OptionReader& r, const std::string& path, const Locati
                       "e.g. compression.type=zstd");
       return false;
     }
-    out->push_back(Property{trim(line.substr(0, sep)), trim(line.substr(sep + 1)), loc});
+    out->push_back(Property{trim(line.substr(0, sep)), trim(line.substr(sep + 1)), loc,
+                            "line " + std::to_string(n) + " of properties-file('" + path + "')"});
   }
   return true;
 }
@@ -150,7 +152,7 @@ bool check_properties(OptionReader& r, const std::vector<Property>& props) {
   for (const auto& p : props) {
     char err[512];
     if (lib->rd_kafka_conf_set(conf, p.key.c_str(), p.value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      r.diag()->error(p.loc, "invalid property in config() of " + r.what() + ": " + err,
+      r.diag()->error(p.loc, "invalid property '" + p.key + "' in " + p.origin + " of " + r.what() + ": " + err,
                       "see librdkafka's CONFIGURATION.md for the names and values it takes");
       ok = false;
     }

@@ -308,6 +308,24 @@ class KafkaTest(h.ServerTest):
         r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("kafka-c()", r.stdout)
+        # properties-file(): Java-style lines, each checked like config().
+        props = self.path("producer.properties")
+        with open(props, "w") as f:
+            f.write("# comment\n! comment\ncompression.type=zstd\nlinger.ms: 5\n")
+        self.assertEqual(subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True).returncode, 0)
+        with open(conf, "w") as f:
+            f.write(kafka_conf(h.free_port(), self.kafka.bootstraps,
+                               f'topic("t") properties-file({h.config_string(props)})'))
+        r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(props, "a") as f:
+            f.write("compression.type=rot13\n")
+        err = self.check_errors(f'topic("t") properties-file({h.config_string(props)})')
+        self.assertIn("invalid property 'compression.type' in line 5 of properties-file(", err)
+        with open(props, "a") as f:
+            f.write("just words\n")
+        err = self.check_errors(f'topic("t") properties-file({h.config_string(props)})')
+        self.assertIn("line 6 of properties-file(", err)
 
     def test_fatal_error_loses_nothing(self):
         """A fatal error of the idempotent producer (injected: the broker
