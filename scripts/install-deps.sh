@@ -15,6 +15,7 @@ packages=(
   postgresql                           # sql(type(pgsql)) tests run a throwaway cluster of their own
   libcurl4-openssl-dev                 # clickhouse() destination (HTTP through libcurl's multi interface)
   clickhouse-server                    # clickhouse() tests run a throwaway server of their own
+  librdkafka-dev                       # kafka-c() destination; its tests use librdkafka's mock cluster
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include "client/unix_source.h"
 #include "core/config.h"
 #include "relay/ferry_destination.h"
+#include "relay/kafka_destination.h"
 #include "relay/network_destination.h"
 #include "server/ferry_source.h"
 #include "server/file_destination.h"
@@ -30,6 +31,7 @@ const DriverRegistry& all_drivers() {
     register_sql_destination(r);
     register_clickhouse_destination(r);
     register_ferry_destination(r);
+    register_kafka_destination(r);
     return r;
   }();
   return registry;

@@ -63,6 +63,20 @@ bool read_render_options(OptionReader& r, RenderOptions* render, std::shared_ptr
   return ok;
 }
 
+std::shared_ptr<const Template> compile_template_option(OptionReader& r, const BuildContext& ctx,
+                                                        const std::string& text, const Location& loc) {
+  std::string err;
+  if (const Template* named = ctx.find_template(text)) {
+    return std::shared_ptr<const Template>(Template::compile(named->source(), &err));
+  }
+  auto t = Template::compile(text, &err);
+  if (!t) {
+    r.diag()->error(loc, "invalid template in " + r.what() + ": " + err);
+    return nullptr;
+  }
+  return std::shared_ptr<const Template>(std::move(t));
+}
+
 void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, Diagnostics* diag) {
   ConfNode holder;
   holder.name = "options";

@@ -168,6 +168,12 @@ void read_global_options(const std::vector<ConfNode>& nodes, GlobalOptions* o, D
 // kept alive in `zone`).  Returns false after reporting an invalid zone.
 bool read_render_options(OptionReader& r, RenderOptions* render, std::shared_ptr<const TimeZone>* zone);
 
+// A template-valued option (template(), message(), key(), ...): the name of
+// a template block, else a template text compiled.  Null after reporting an
+// invalid template at `loc`.
+std::shared_ptr<const Template> compile_template_option(OptionReader& r, const BuildContext& ctx,
+                                                        const std::string& text, const Location& loc);
+
 }  // namespace logferry
 
 namespace logferry {

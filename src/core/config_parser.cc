@@ -483,9 +483,13 @@ class TreeParser {
         t_->next();
         continue;
       }
-      if (tk.type == TokenType::kWord && peek(1).type == TokenType::kLParen) {
+      // name(...), and "name"(...) as config() of kafka-c() takes a
+      // property: a quoted name is kept as written, not folded.
+      bool quoted_name = tk.type == TokenType::kString && !tk.text.empty();
+      if ((tk.type == TokenType::kWord || quoted_name) && peek(1).type == TokenType::kLParen) {
         ConfNode child;
-        child.name = normalize_name(tk.text);
+        child.name = quoted_name ? tk.text : normalize_name(tk.text);
+        child.quoted = quoted_name;
         child.loc = loc_of(tk);
         t_->next();
         t_->next();
@@ -497,6 +501,14 @@ class TreeParser {
         ConfNode v;
         v.value = tk.text;
         v.quoted = tk.type == TokenType::kString;
+        v.loc = loc_of(tk);
+        t_->next();
+        node->args.push_back(std::move(v));
+        continue;
+      }
+      if (tk.type == TokenType::kOperator && tk.text == "=>") {  // "key" => "value": kept as a value
+        ConfNode v;
+        v.value = "=>";
         v.loc = loc_of(tk);
         t_->next();
         node->args.push_back(std::move(v));

@@ -23,7 +23,7 @@ struct Location {
 struct ConfNode {
   std::string name;   // option or driver name, '_' folded to '-'; empty for a value
   std::string value;  // for a value: its text
-  bool quoted = false;
+  bool quoted = false;  // a value, or an option name, written in quotes ("acks"("all"))
   Location loc;
   std::vector<ConfNode> args;
 

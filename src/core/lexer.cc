@@ -105,6 +105,7 @@ std::vector<Token> tokenize(std::string_view text, int first_line, int first_col
     if (c == '=' || c == '!' || c == '<' || c == '>') {
       std::string op(1, c);
       if (i + 1 < text.size() && text[i + 1] == '=') op += '=';
+      else if (c == '=' && i + 1 < text.size() && text[i + 1] == '>') op += '>';  // key => value
       if (op == "=" || op == "!") {
         push(TokenType::kError, "unexpected '" + op + "'", tl, tc);
         advance(op.size());

@@ -18,7 +18,7 @@ enum class TokenType {
   kSemicolon,
   kComma,
   kDotDot,     // the range in level(err..emerg)
-  kOperator,   // == != < <= > >=
+  kOperator,   // == != < <= > >=, and => of key-value pairs: config("acks" => "all")
   kEnd,
   kError,      // text holds what went wrong
 };

@@ -44,20 +44,6 @@ class NetworkDestinationDriver : public DestinationDriver {
   NetworkDestinationConfig cfg_;
 };
 
-std::shared_ptr<const Template> compile_template(OptionReader& r, const BuildContext& ctx, const std::string& text,
-                                                 const Location& loc) {
-  std::string err;
-  if (const Template* named = ctx.find_template(text)) {
-    return std::shared_ptr<const Template>(Template::compile(named->source(), &err));
-  }
-  auto t = Template::compile(text, &err);
-  if (!t) {
-    r.diag()->error(loc, "invalid template in " + r.what() + ": " + err);
-    return nullptr;
-  }
-  return std::shared_ptr<const Template>(std::move(t));
-}
-
 // failover(servers("b" "c") failback(tcp-probe-interval(N) successful-probes-required(M)))
 void read_failover(OptionReader& r, const ConfNode& node, NetworkDestinationConfig* c) {
   OptionReader fr(node, "failover() of " + r.what(), r.diag());
@@ -167,7 +153,7 @@ std::unique_ptr<DestinationDriver> build_network(OptionReader& r, const BuildCon
   c.no_multi_line = std::find(flags.begin(), flags.end(), "no-multi-line") != flags.end();
   std::string t;
   if (r.string("template", &t)) {
-    c.templ = compile_template(r, ctx, t, r.last_location());
+    c.templ = compile_template_option(r, ctx, t, r.last_location());
     if (!c.templ) ok = false;
   }
   if (rfc5424) {

@@ -18,9 +18,6 @@ constexpr uint64_t kRefusedEveryMs = 10000;
 // it looks.
 constexpr uint64_t kMaxShutdownMs = 60000;
 constexpr uint64_t kShutdownCheckMs = 100;
-// A full backlog (sources held) lasting longer than this is reported, and
-// its end.
-constexpr uint64_t kHoldReportMs = 1000;
 // Templated table names: how many are kept (with their prepared statements)
 // before they are forgotten and checked again on their next row.
 constexpr size_t kMaxTables = 1000;
@@ -98,6 +95,8 @@ std::string index_name(const std::string& table, const std::string& column) {
 SqlWriter::SqlWriter(const SqlDestinationConfig& c)
     : cfg_(c), name_(describe_sql_destination(c)), backlog_(count_template_columns(c)),
       literal_table_(c.table->is_literal()), lower_names_(c.type == SqlDestinationConfig::Type::kPgsql),
+      holds_({"rows", "wait for the database", "until it takes them", "the database takes rows again"},
+             [this](int severity, const std::string& text) { report(severity, text); }),
       drop_limit_(c.max_backlog + std::max<size_t>(c.max_backlog, 1024)) {
   for (size_t i = 0; i < cfg_.columns.size(); ++i)
     if (cfg_.columns[i].value) insert_columns_.push_back(i);
@@ -173,12 +172,7 @@ void SqlWriter::deliver(const LogMessage& msg) {
   if (stopped_ || backlog_.size() >= drop_limit_) {
     // Only sources that do not wait get here with the backlog full.
     Counters::add(counters.dropped_queue_full);
-    ++dropped_episode_;
-    if (!dropping_ && !stopped_) {
-      dropping_ = true;
-      report(4, std::to_string(backlog_.size()) + " rows wait for the database; dropping the messages of sources "
-                "without flow control until it takes them (counted as dropped_queue_full)");
-    }
+    holds_.dropped(backlog_.size(), stopped_);
     return;
   }
   backlog_.begin_row(table_of(msg));
@@ -220,28 +214,7 @@ void SqlWriter::tick() {
 // pause); reported when it lasts, and its end.  The rows of other sources
 // are dropped beyond drop_limit_ (deliver()); that episode ends here too.
 void SqlWriter::check_hold() {
-  uint64_t now = now_ms();
-  bool full = !accepting();
-  if (full && !holding_) {
-    holding_ = true;
-    hold_reported_ = false;
-    hold_start_ms_ = now;
-  } else if (!full && holding_) {
-    holding_ = false;
-    if (hold_reported_)
-      report(5, "the database takes rows again after " + seconds_text(now - hold_start_ms_) + "; " +
-                    std::to_string(backlog_.size()) + " rows wait");
-  }
-  if (holding_ && !hold_reported_ && now - hold_start_ms_ >= kHoldReportMs) {
-    hold_reported_ = true;
-    report(4, std::to_string(backlog_.size()) + " rows wait for the database; holding the sources with flow control "
-              "until it takes them");
-  }
-  if (dropping_ && backlog_.size() < cfg_.max_backlog) {
-    dropping_ = false;
-    report(5, "the database takes rows again; " + std::to_string(dropped_episode_) + " messages were dropped meanwhile");
-    dropped_episode_ = 0;
-  }
+  holds_.update(!accepting(), backlog_.size() < cfg_.max_backlog, backlog_.size(), now_ms());
 }
 
 size_t SqlWriter::rows_for_transaction() {
@@ -262,7 +235,7 @@ void SqlWriter::rows_done(size_t n, size_t refused) {
   marks_.release(rows_taken_);
   Counters::add(counters.out, n - refused);
   if (refused) Counters::add(counters.errors, refused);
-  if (holding_ || dropping_) check_hold();
+  if (holds_.active()) check_hold();
 }
 
 void SqlWriter::report_refused(const RowBacklog::Row& row, const std::string& why) {
@@ -327,12 +300,7 @@ void SqlWriter::arm_timer(uint64_t ms) {
 
 uint64_t SqlWriter::now_ms() { return uv_hrtime() / 1000000; }
 
-std::string SqlWriter::seconds_text(uint64_t ms) {
-  char buf[32];
-  if (ms % 1000 == 0) snprintf(buf, sizeof(buf), "%llu s", static_cast<unsigned long long>(ms / 1000));
-  else snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000.0);
-  return buf;
-}
+std::string SqlWriter::seconds_text(uint64_t ms) { return logferry::seconds_text(ms); }
 
 // Shutdown: the rows waiting may take as long as the database keeps taking
 // them; shutdown_grace_ms without a commit (or kMaxShutdownMs in all) ends

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "relay/delivery_marks.h"
+#include "relay/hold_reports.h"
 #include "server/sql_backlog.h"
 #include "server/sql_destination.h"
 
@@ -148,15 +149,10 @@ class SqlWriter : public Destination {
   uint64_t rows_flushed_ = 0;  // rows_total_ at the last flush()
   uint64_t oldest_ms_ = 0;     // when the oldest row that may go waited from
 
-  // Flow control: the backlog is full (accepting() is false) since
-  // hold_start_ms_; reported once it lasts kHoldReportMs.
-  bool holding_ = false;
-  bool hold_reported_ = false;
-  uint64_t hold_start_ms_ = 0;
+  // Flow control: a full backlog holding the sources, dropping episodes.
+  HoldReports holds_;
   // Rows of sources that do not wait are dropped while this many wait.
   size_t drop_limit_;
-  bool dropping_ = false;
-  uint64_t dropped_episode_ = 0;
 
   bool closing_ = false;   // close() was called: commit what waits, then stop
   bool stopped_ = false;   // the backend is stopped, the handles closing
