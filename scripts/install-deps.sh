@@ -12,6 +12,7 @@ packages=(
   libestr0 libfastjson4 liblognorm5   # rsyslog (a test peer) runs from its unpacked package
   libsqlite3-dev sqlite3 libpq-dev     # sql() destination
   postgresql                           # sql(type(pgsql)) tests run a throwaway cluster of their own
+  zlib1g-dev                           # crc32 of the disk buffers' records
 )
 
 missing=()
