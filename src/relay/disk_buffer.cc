@@ -192,6 +192,7 @@ class BufferedDestination : public Destination {
       return true;
     }
     if (cfg_.when_full != DiskBufferConfig::WhenFull::kDropOldest) return false;
+    write_out();  // what is buffered goes to disk first, so that the oldest can go
     uint64_t lost = 0;
     while (used() >= cfg_.capacity_bytes) {
       uint64_t before = queue_.disk_bytes();
@@ -235,8 +236,9 @@ class BufferedDestination : public Destination {
     while (inner_->accepting() && in_flight_msgs_ < cfg_.mem_buf_length && in_flight_bytes_ < cfg_.mem_buf_size) {
       QueuePosition before = queue_.read_position();
       uint64_t n = 0, bytes = 0;
+      uint64_t most = std::min<uint64_t>(kPumpBatch, cfg_.mem_buf_length - in_flight_msgs_);
       std::string_view rec;
-      while (n < kPumpBatch && queue_.read(&rec)) {
+      while (n < most && bytes < cfg_.mem_buf_size && queue_.read(&rec)) {
         bytes += rec.size();
         if (!decode(rec)) continue;
         inner_->deliver(msg_);

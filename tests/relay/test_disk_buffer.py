@@ -23,6 +23,13 @@ def lines(start, n):
     return "".join(f"L{i:08d} {FILLER}\n" for i in range(start, start + n))
 
 
+def conf(source, dest):
+    return (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+            f"source s {{ {source}; }};\n"
+            f"destination d_out {{ {dest}; }};\n"
+            f"log {{ source(s); destination(d_out); }};\n")
+
+
 def seqs(path):
     return [int(line[1:9]) for line in h.read_lines(path) if line.startswith("L") and len(line) > 9]
 
@@ -38,32 +45,24 @@ class DiskBufferTest(h.ServerTest):
         self.state = self.path("client-state")
         open(self.input, "w").close()
 
-    def lf(self, name, conf, persist=None):
+    def lf(self, name, text, persist=None):
         lf = fl.FileLogferry(self.dir, persist or self.path(name + "-state"), name)
         self._procs.append(lf)
-        return lf.start_conf(conf)
+        return lf.start_conf(text)
 
     def server(self, driver):
         src = (f'ferry(ip("127.0.0.1") port({self.port}))' if driver == "ferry"
                else f'syslog(ip("127.0.0.1") port({self.port}) transport("tcp"))')
-        conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
-                f"source s_in {{ {src}; }};\n"
-                f"destination d {{ file({h.config_string(self.out)} template(\"${{MESSAGE}}\\n\")); }};\n"
-                f"log {{ source(s_in); destination(d); }};\n")
-        lf = self.lf("server", conf)
+        lf = self.lf("server", conf(src, f"file({h.config_string(self.out)} template(\"${{MESSAGE}}\\n\"))"))
         h.wait_until(lambda: h.tcp_listening(self.port), what="the server to listen", proc=lf.proc)
         return lf
 
-    def client(self, driver, capacity, reliable=True):
+    def client(self, driver, capacity, reliable=True, extra=""):
         buffer = (f"disk-buffer(reliable({'yes' if reliable else 'no'}) capacity-bytes({capacity}) "
-                  f"dir({h.config_string(self.buf)}))")
+                  f"dir({h.config_string(self.buf)}) {extra})")
         dest = (f'ferry("127.0.0.1" port({self.port}) time-reopen(1) {buffer})' if driver == "ferry"
                 else f'syslog("127.0.0.1" port({self.port}) transport("tcp") time-reopen(1) {buffer})')
-        conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
-                f"source s_app {{ file({h.config_string(self.input)} follow-freq(1)); }};\n"
-                f"destination d_out {{ {dest}; }};\n"
-                f"log {{ source(s_app); destination(d_out); }};\n")
-        return self.lf("client", conf, self.state)
+        return self.lf("client", conf(f"file({h.config_string(self.input)} follow-freq(1))", dest), self.state)
 
     def write(self, start, n):
         with open(self.input, "a", encoding="ascii") as f:
@@ -174,6 +173,32 @@ class DiskBufferTest(h.ServerTest):
 
     def test_syslog_fill_kill_resize_corrupt_drain(self):
         self.run_scenario("syslog")
+
+    def test_drop_oldest_when_full(self):
+        """when-full(drop-oldest): the sources never wait; the oldest
+        segments go, counted; what arrives is the newest lines, after the
+        few (mem-buf-length) that the sending destination already held."""
+        client = self.client("ferry", 64 << 10, reliable=False, extra="when-full(drop-oldest) mem-buf-length(10)")
+        self.write(0, 3000)
+        ino = fl.dev_ino(self.input)
+        size = os.path.getsize(self.input)
+        h.wait_until(lambda: fl.state_pos(self.state, ino) == size, 60, "every line taken", proc=client.proc)
+        self.assertLess(self.waiting(), 3000)
+        server = self.server("ferry")
+        kept = self.waiting()
+        h.wait_until(lambda: len(seqs(self.out)) >= kept, 60,
+                     lambda: f"{kept} lines at the server (have {len(seqs(self.out))})", proc=client.proc)
+        cstats = self.stop_ok(client)
+        self.stop_ok(server)
+        got = seqs(self.out)
+        dropped = cstats["destination"]["d_out#0"]["dropped_queue_full"]
+        self.assertGreater(dropped, 0)
+        self.assertEqual(len(got) + dropped, 3000, "lines neither delivered nor counted as dropped")
+        gaps = [i for i in range(1, len(got)) if got[i] != got[i - 1] + 1]
+        held = gaps[0] if gaps else 0
+        self.assertLessEqual(held, 10, f"more than mem-buf-length held: {got[:held + 1]}")
+        self.assertEqual(got[held:], list(range(got[held], 3000)), "not the newest lines, in order")
+        self.assertIn("dropped its oldest", client.stderr)
 
 
 if __name__ == "__main__":
