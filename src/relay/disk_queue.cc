@@ -249,11 +249,21 @@ bool DiskQueue::open(const Options& o, const Report& report, std::string* error)
     disk_bytes_ += scan.good_bytes;
     unread_records_ += scan.records - (at_head ? skip_records : 0);
   }
-  if (!segments_.empty() && segments_.front().number > head_.segment) head_ = QueuePosition{segments_.front().number, 0};
-  rpos_ = head_;
-  uint64_t next = segments_.empty() ? std::max<uint64_t>(head_.segment, 1) : segments_.back().number + 1;
+  // Writing starts in a new segment, after every number used (a
+  // quarantined one too) and after the head's.
+  uint64_t next = std::max<uint64_t>(numbers.empty() ? 1 : numbers.back() + 1, head_.segment + (head_.offset > 0));
   if (!open_write_segment(next, error)) return false;
-  if (rpos_.segment < segments_.front().number) rpos_ = QueuePosition{segments_.front().number, 0};
+  // A head whose segment is gone (set aside, or consumed) moves to the
+  // start of the next one.
+  if (!find(head_.segment)) {
+    for (const auto& s : segments_) {
+      if (s.number > head_.segment) {
+        head_ = QueuePosition{s.number, 0};
+        break;
+      }
+    }
+  }
+  rpos_ = head_;
   save_head();
   return true;
 }

@@ -87,6 +87,17 @@ SegmentScan fill_and_scan_oldest(DiskQueue& q, const std::string& dir, int n) {
   return scan;
 }
 
+// Where record `index` of segment 1 has its payload.
+uint64_t payload_offset(const std::string& dir, uint64_t index) {
+  uint64_t at = 0, k = 0;
+  SegmentScan scan;
+  std::string err;
+  REQUIRE(scan_segment(segment_path(dir, 1), &scan, [&](uint64_t off, std::string_view) {
+    if (k++ == index) at = off;
+  }, &err));
+  return at + kRecordHeaderBytes;
+}
+
 }  // namespace
 
 TEST_CASE("disk queue: records come back in order, consumed ones stay consumed across a restart") {
@@ -263,4 +274,28 @@ TEST_CASE("disk queue: a reopened queue keeps its data whatever its segment size
   auto got = read_all(q);
   REQUIRE(got.size() == 200);
   for (int i = 0; i < 200; ++i) CHECK(got[static_cast<size_t>(i)] == rec(i));
+}
+
+TEST_CASE("disk queue: when the head's segment is set aside, records written after it are all read") {
+  TempDir t;
+  Reports r;
+  std::string err;
+  {
+    DiskQueue q;
+    REQUIRE(q.open(opts(t.path), r.fn(), &err));
+    for (int i = 0; i < 20; ++i) append(q, rec(i));
+    REQUIRE(q.write_out(&err));
+    std::string_view p;
+    for (int i = 0; i < 5; ++i) REQUIRE(q.read(&p));
+    REQUIRE(q.consume(q.read_position(), &err));  // the head is inside segment 1
+  }
+  flip_byte(segment_path(t.path, 1), payload_offset(t.path, 10));  // not the last: corrupt, not torn
+  DiskQueue q;
+  REQUIRE(q.open(opts(t.path), r.fn(), &err));
+  CHECK(q.quarantined_segments() == 1);
+  for (int i = 100; i < 110; ++i) append(q, rec(i));
+  REQUIRE(q.write_out(&err));
+  auto got = read_all(q);
+  REQUIRE(got.size() == 10);
+  CHECK(got.front() == rec(100));
 }
