@@ -7,12 +7,17 @@
 //
 // Delivery tracking: a batch counts as taken (taken_through) once it is in
 // the queue: written (reliable(no)) or written and fdatasync()ed
-// (reliable(yes)).  The pump numbers its own flushes of the inner
+// (reliable(yes)).  The sync runs on libuv's thread pool while the output
+// thread goes on: batches written meanwhile are covered by the next sync
+// (group commit), so a slow disk bounds how soon sources are acknowledged,
+// not how many messages per second the buffer takes.  The pump numbers its own flushes of the inner
 // destination; the queue's head moves past records only when the inner
 // destination's taken_through() covers them, and the head is saved at
 // most every kSaveHeadMs: a crash repeats at most that much (never loses).
 #include "relay/disk_buffer.h"
 
+#include <errno.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -89,6 +94,7 @@ class BufferedDestination : public Destination {
       : cfg_(c), name_(std::move(name)), id_(disk_buffer_id(name_)), inner_(std::move(inner)) {}
 
   ~BufferedDestination() override {
+    while (sync_running_) uv_run(loop_, UV_RUN_ONCE);
     if (timer_open_) {  // never closed: the engine gave up starting
       uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
         static_cast<BufferedDestination*>(h->data)->timer_open_ = false;
@@ -108,6 +114,7 @@ class BufferedDestination : public Destination {
     DiskQueue::Options o;
     o.dir = dir;
     o.sync = cfg_.reliable;
+    o.caller_syncs_data = cfg_.reliable;
     o.segment_bytes = cfg_.segment_bytes();
     if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
     inner_->internal_log = internal_log;
@@ -148,6 +155,8 @@ class BufferedDestination : public Destination {
 
   void flush() override {
     write_out();
+    if (!first_unwritten_) written_seq_ = flush_seq;
+    start_sync();
     pump();
   }
 
@@ -160,6 +169,8 @@ class BufferedDestination : public Destination {
     if (closing_ || !opened_) return;
     closing_ = true;
     write_out();
+    if (!first_unwritten_) written_seq_ = std::max(written_seq_, flush_seq);
+    sync_now();
     collect_taken();
     save_progress(true);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
@@ -167,10 +178,13 @@ class BufferedDestination : public Destination {
     inner_->close();
   }
 
-  // Taken once written to the queue; a batch whose write failed (and all
-  // after it) is not.
+  // Taken once written to the queue (reliable: and synced); a batch whose
+  // write failed (and all after it) is not.
   uint64_t taken_through(uint64_t latest) const override {
-    return first_unwritten_ ? std::min(latest, first_unwritten_ - 1) : latest;
+    uint64_t t = latest;
+    if (first_unwritten_) t = std::min(t, first_unwritten_ - 1);
+    if (cfg_.reliable && synced_seq_ < written_seq_) t = std::min(t, synced_seq_);
+    return t;
   }
 
   bool accepting() const override {
@@ -226,6 +240,52 @@ class BufferedDestination : public Destination {
       Counters::add(counters.dropped_queue_full, queue_.discard_buffered());
       first_unwritten_ = 0;
     }
+  }
+
+  // Reliable mode: syncs what was written, on the thread pool, unless a
+  // sync runs (its callback starts the next one).
+  void start_sync() {
+    if (!cfg_.reliable || sync_running_ || synced_seq_ >= written_seq_) return;
+    sync_fd_ = queue_.sync_fd();
+    if (sync_fd_ < 0) {
+      sync_failed("cannot sync " + queue_.dir() + ": " + strerror(errno));
+      return;
+    }
+    sync_target_ = written_seq_;
+    sync_running_ = true;
+    sync_req_.data = this;
+    uv_fs_fdatasync(loop_, &sync_req_, sync_fd_,
+                    [](uv_fs_t* r) { static_cast<BufferedDestination*>(r->data)->sync_done(); });
+  }
+
+  void sync_done() {
+    ssize_t result = sync_req_.result;
+    uv_fs_req_cleanup(&sync_req_);
+    ::close(sync_fd_);
+    sync_running_ = false;
+    if (result < 0) {
+      sync_failed("cannot sync the disk buffer " + queue_.dir() + ": " + uv_strerror(static_cast<int>(result)));
+      return;
+    }
+    synced_seq_ = std::max(synced_seq_, sync_target_);
+    sync_errors_reported_ = false;
+    if (!closing_) start_sync();
+  }
+
+  // At shutdown: the last sync, on this thread.
+  void sync_now() {
+    if (!cfg_.reliable || synced_seq_ >= written_seq_) return;
+    int fd = queue_.sync_fd();
+    if (fd >= 0 && fdatasync(fd) == 0) synced_seq_ = written_seq_;
+    else sync_failed("cannot sync the disk buffer " + queue_.dir() + ": " + strerror(errno));
+    if (fd >= 0) ::close(fd);
+  }
+
+  // The batches stay untaken (sources that wait pause); the timer tries again.
+  void sync_failed(const std::string& text) {
+    Counters::add(counters.errors);
+    if (!sync_errors_reported_) report(3, text);
+    sync_errors_reported_ = true;
   }
 
   // Feeds queued records to the inner destination while it takes them
@@ -295,6 +355,7 @@ class BufferedDestination : public Destination {
 
   void on_timer() {
     if (first_unwritten_) write_out();
+    start_sync();
     pump();
     save_progress(false);
     forward_inner_counters();
@@ -336,6 +397,13 @@ class BufferedDestination : public Destination {
   bool dropping_ = false;
   bool decode_error_reported_ = false;
   uint64_t first_unwritten_ = 0;  // the engine flush whose write failed first (0: none)
+  uint64_t written_seq_ = 0;      // the last engine flush written to the queue
+  uint64_t synced_seq_ = 0;       // reliable: the last one synced
+  uint64_t sync_target_ = 0;      // what the running sync covers
+  uv_fs_t sync_req_{};
+  int sync_fd_ = -1;
+  bool sync_running_ = false;
+  bool sync_errors_reported_ = false;
 
   uint64_t inner_seq_ = 0;         // the pump's flushes of the inner destination
   std::deque<PumpMark> marks_;     // not yet taken by it

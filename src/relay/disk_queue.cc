@@ -280,7 +280,15 @@ bool DiskQueue::open_write_segment(uint64_t number, std::string* error) {
   return true;
 }
 
+int DiskQueue::sync_fd() const { return write_fd_ >= 0 ? fcntl(write_fd_, F_DUPFD_CLOEXEC, 0) : -1; }
+
 bool DiskQueue::roll(std::string* error) {
+  // The closed segment's last records are synced here when the caller
+  // syncs the newest one: its next sync is of another file.
+  if (write_fd_ >= 0 && opt_.sync && opt_.caller_syncs_data && fdatasync(write_fd_) != 0) {
+    *error = errno_text("cannot sync", segment_path(opt_.dir, segments_.back().number));
+    return false;
+  }
   if (write_fd_ >= 0) ::close(write_fd_);
   write_fd_ = -1;
   return open_write_segment(segments_.back().number + 1, error);
@@ -330,7 +338,7 @@ bool DiskQueue::write_out(std::string* error) {
     }
     done += static_cast<size_t>(w);
   }
-  if (opt_.sync && fdatasync(write_fd_) != 0) {
+  if (opt_.sync && !opt_.caller_syncs_data && fdatasync(write_fd_) != 0) {
     *error = errno_text("cannot sync", path);
     if (ftruncate(write_fd_, static_cast<off_t>(seg.bytes)) != 0) *error += " (and cannot cut it back)";
     return false;

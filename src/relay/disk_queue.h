@@ -62,7 +62,11 @@ class DiskQueue {
  public:
   struct Options {
     std::string dir;
-    bool sync = true;                      // fdatasync() what write_out() wrote
+    bool sync = true;                      // make what is written durable (fdatasync, directory fsync)
+    // With `sync`: write_out() leaves syncing the newest segment to the
+    // caller (sync_fd()), which may do it on another thread; segments that
+    // are closed are still synced before the next one starts.
+    bool caller_syncs_data = false;
     uint64_t segment_bytes = 16u << 20;    // a segment is closed once this large
   };
   using Report = std::function<void(int severity, const std::string& text)>;
@@ -90,6 +94,9 @@ class DiskQueue {
   // the records stay buffered for the next call.
   bool write_out(std::string* error);
   size_t buffered_bytes() const { return wbuf_.size(); }
+  // A new descriptor of the newest segment, for an fdatasync() that covers
+  // everything written to it so far (the caller closes it); -1 on error.
+  int sync_fd() const;
   // Forgets the buffered records (writes keep failing); returns how many.
   uint64_t discard_buffered();
 
