@@ -200,6 +200,25 @@ class DiskBufferTest(h.ServerTest):
         self.assertEqual(got[held:], list(range(got[held], 3000)), "not the newest lines, in order")
         self.assertIn("dropped its oldest", client.stderr)
 
+    def test_check_describes_and_rejects(self):
+        path = self.path("c.conf")
+        dest = ('ferry("127.0.0.1" disk-buffer(reliabel(yes) capacity-bytes(10) when-full(drop-newest))); '
+                'syslog("127.0.0.1" disk-buffer(reliable(yes) disk-buf-size(100000000) mem-buf-length(100)))')
+        with open(path, "w") as f:
+            f.write(conf(f"file({h.config_string(self.input)})", dest))
+        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn(f"{path}:4:", err)
+        self.assertIn("expected a whole number from 65536", err)
+        self.assertIn("did you mean 'drop-oldest'?", err)
+        self.assertIn("did you mean 'reliable'?", err)
+        with open(path, "w") as f:
+            f.write(conf(f"file({h.config_string(self.input)})", dest.split("; ")[1]))
+        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn("syslog() tcp 127.0.0.1:601 disk-buffer(reliable 100000000 bytes)", r.stdout.decode())
+
 
 if __name__ == "__main__":
     h.main()
