@@ -200,6 +200,38 @@ class DiskBufferTest(h.ServerTest):
         self.assertEqual(got[held:], list(range(got[held], 3000)), "not the newest lines, in order")
         self.assertIn("dropped its oldest", client.stderr)
 
+    def test_relay_acknowledges_from_its_buffer(self):
+        """client --ferry()--> relay (ferry() source -> ferry() with a reliable
+        disk buffer) --> server.  With the server away the relay acknowledges
+        the client's batches once they are in its buffer (the client's saved
+        position reaches the end of its file); the relay is killed (kill -9)
+        and restarted, the server comes: every line arrives once."""
+        relay_port = h.free_port()
+        relay_conf = conf(f'ferry(ip("127.0.0.1") port({relay_port}))',
+                          f'ferry("127.0.0.1" port({self.port}) time-reopen(1) '
+                          f'disk-buffer(reliable(yes) dir({h.config_string(self.buf)})))')
+        relay = self.lf("relay", relay_conf)
+        h.wait_until(lambda: h.tcp_listening(relay_port), what="the relay to listen", proc=relay.proc)
+        client = self.lf("client", conf(f"file({h.config_string(self.input)} follow-freq(1))",
+                                        f'ferry("127.0.0.1" port({relay_port}) time-reopen(1))'), self.state)
+        self.write(0, 5000)
+        size, ino = os.path.getsize(self.input), fl.dev_ino(self.input)
+        h.wait_until(lambda: fl.state_pos(self.state, ino) == size, 60,
+                     lambda: f"the client's position to reach {size} (is {fl.state_pos(self.state, ino)})",
+                     proc=client.proc)
+        self.assertEqual(self.waiting(), 5000)
+        relay.kill9()
+        server = self.server("ferry")
+        relay = self.lf("relay", relay_conf)
+        self.write(5000, 1000)
+        h.wait_until(lambda: len(set(seqs(self.out))) >= 6000, 120,
+                     lambda: f"6000 lines at the server (have {len(set(seqs(self.out)))})", proc=relay.proc)
+        self.stop_ok(client)
+        self.stop_ok(relay)
+        self.stop_ok(server)
+        got = seqs(self.out)
+        self.assertEqual(sorted(got), list(range(6000)))
+
     def test_check_describes_and_rejects(self):
         path = self.path("c.conf")
         dest = ('ferry("127.0.0.1" disk-buffer(reliabel(yes) capacity-bytes(10) when-full(drop-newest))); '
