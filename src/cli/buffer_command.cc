@@ -26,6 +26,7 @@ const char* buffer_usage() {
          "         records, and whether they check out; segments set aside as corrupt\n"
          "         (*.corrupt) are listed too.  --messages also prints every record\n"
          "         that checks out: segment, offset, and the message's MESSAGE text.\n"
+         "         Exits 1 when it finds a problem (as verify), else 0.\n"
          "verify   checks every record's checksum and encoding; exits 1 when a\n"
          "         segment is corrupt or one was set aside, else 0.\n";
 }
