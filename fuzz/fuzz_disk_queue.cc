@@ -79,7 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   DiskQueue q;
   std::string err;
-  FUZZ_CHECK(q.open(DiskQueue::Options{dir, false, 1u << 20}, [](int, const std::string&) {}, &err));
+  DiskQueue::Options o;
+  o.dir = dir;
+  o.sync = false;
+  FUZZ_CHECK(q.open(o, [](int, const std::string&) {}, &err));
   uint64_t got = 0;
   std::string_view payload;
   while (q.read(&payload)) {
