@@ -144,16 +144,20 @@ class BufferedDestination : public Destination {
       }
       return;
     }
+    size_t before = queue_.buffered_bytes();
     std::string* buf = queue_.begin_record();
     char sid[2];
     memcpy(sid, &msg.source_id, 2);
     buf->append(sid, 2);
     encoder_.append(msg, buf);
     queue_.end_record();
+    batch_bytes_ += queue_.buffered_bytes() - before;
     if (queue_.buffered_bytes() >= kEarlyWrite) write_out();
   }
 
   void flush() override {
+    largest_batch_ = std::max(largest_batch_, batch_bytes_);
+    batch_bytes_ = 0;
     write_out();
     if (!first_unwritten_) written_seq_ = flush_seq;
     start_sync();
@@ -190,9 +194,12 @@ class BufferedDestination : public Destination {
   bool accepting() const override {
     if (first_unwritten_) return false;
     if (cfg_.when_full == DiskBufferConfig::WhenFull::kDropOldest) return true;
-    // Sources that wait stop at 7/8, so a batch already on its way still
-    // fits; only sources that do not wait reach the capacity (and drop).
-    return used() < cfg_.capacity_bytes - cfg_.capacity_bytes / 8;
+    // Sources that wait stop while a batch as large as the largest seen
+    // (at least an eighth of the capacity, at most half) might not fit, so
+    // a batch already on its way still fits; only sources that do not wait
+    // reach the capacity (and drop).
+    uint64_t headroom = std::min(cfg_.capacity_bytes / 2, std::max(cfg_.capacity_bytes / 8, largest_batch_));
+    return used() + headroom < cfg_.capacity_bytes;
   }
 
  private:
@@ -395,6 +402,8 @@ class BufferedDestination : public Destination {
   bool opened_ = false;
   bool closing_ = false;
   bool dropping_ = false;
+  uint64_t batch_bytes_ = 0;    // appended since the last flush
+  uint64_t largest_batch_ = 0;  // the most bytes one flush appended
   bool decode_error_reported_ = false;
   uint64_t first_unwritten_ = 0;  // the engine flush whose write failed first (0: none)
   uint64_t written_seq_ = 0;      // the last engine flush written to the queue
