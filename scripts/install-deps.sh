@@ -16,6 +16,7 @@ packages=(
   libcurl4-openssl-dev                 # clickhouse() destination (HTTP through libcurl's multi interface)
   clickhouse-server                    # clickhouse() tests run a throwaway server of their own
   librdkafka-dev                       # kafka-c() destination; its tests use librdkafka's mock cluster
+  zlib1g-dev                           # crc32 of the disk buffers' records
 )
 
 missing=()

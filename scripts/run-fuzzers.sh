@@ -22,7 +22,7 @@ case "$seconds" in
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-targets=(fuzz_syslog_parser fuzz_framing fuzz_template fuzz_filter fuzz_multi_line fuzz_ferry_codec)
+targets=(fuzz_syslog_parser fuzz_framing fuzz_template fuzz_filter fuzz_multi_line fuzz_ferry_codec fuzz_disk_queue)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/logferry-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT

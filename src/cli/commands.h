@@ -25,6 +25,7 @@ int parse_command(const Args& args);
 int check_command(const Args& args);
 int run_command(const Args& args);
 int state_command(const Args& args);
+int buffer_command(const Args& args);
 const DriverRegistry& all_drivers();
 
 // Help texts, shown by --help and `logferry help <command>`.
@@ -33,5 +34,6 @@ const char* parse_usage();
 const char* check_usage();
 const char* run_usage();
 const char* state_usage();
+const char* buffer_usage();
 
 }  // namespace logferry::cli

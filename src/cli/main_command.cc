@@ -15,6 +15,8 @@ const char* main_usage() {
          "  check -f FILE  validate the config and print the resolved graph\n"
          "  parse          read raw syslog messages on stdin, print how they parse\n"
          "  state show     print the saved file positions (--persist-dir DIR)\n"
+         "  buffer inspect DIR, buffer verify DIR\n"
+         "                 show or check a disk buffer\n"
          "  help COMMAND   show the help of a command\n"
          "\n"
          "options:\n"
@@ -59,6 +61,10 @@ int run_main(int argc, char** argv) {
       fputs(state_usage(), stdout);
       return 0;
     }
+    if (rest[0] == "buffer") {
+      fputs(buffer_usage(), stdout);
+      return 0;
+    }
     fprintf(stderr, "logferry: no help for unknown command '%s'\n\n%s", rest[0].c_str(), main_usage());
     return 2;
   }
@@ -66,6 +72,7 @@ int run_main(int argc, char** argv) {
   if (cmd == "check" || cmd == "--syntax-only" || cmd == "-s") return check_command(rest);
   if (cmd == "run") return run_command(rest);
   if (cmd == "state") return state_command(rest);
+  if (cmd == "buffer") return buffer_command(rest);
   fprintf(stderr, "logferry: unknown command '%s'\n\n%s", cmd.c_str(), main_usage());
   return 2;
 }

@@ -484,6 +484,17 @@ void MessageEncoder::append(const LogMessage& m, std::string* out) {
   put_bytes_v(out, s);
 }
 
+bool decode_message(std::string_view encoded, LogMessage* m, std::string* error) {
+  Reader r(encoded);
+  std::string_view enc = r.bytes_v();
+  if (r.bad() || r.left() != 0) {
+    *error = r.bad() ? "the message runs past its record" : std::to_string(r.left()) + " bytes after the message";
+    return false;
+  }
+  m->clear();
+  return decode_one(enc, *m, error);
+}
+
 bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, std::string* error) {
   out->clear();
   Reader r(body);

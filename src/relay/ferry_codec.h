@@ -193,6 +193,9 @@ class MessageEncoder {
 // is malformed: a length running past its message or the body, an unknown
 // field id, a value out of range, too few or too many bytes.
 bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, std::string* error);
+// Decodes exactly one message as MessageEncoder::append() wrote it (its
+// length, then the encoding) into *m; false and *error as above.
+bool decode_message(std::string_view encoded, LogMessage* m, std::string* error);
 
 // ---- compression -----------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // The config side of the ferry() destination: reading and checking its
 // options into a FerryDestinationConfig, the line `logferry check` prints,
 // and the registration of the driver.
+#include "relay/disk_buffer.h"
 #include "relay/ferry_codec.h"
 #include "relay/ferry_destination.h"
 
@@ -23,12 +24,15 @@ namespace {
 
 class FerryDestinationDriver : public DestinationDriver {
  public:
-  explicit FerryDestinationDriver(FerryDestinationConfig c) : cfg_(std::move(c)) {}
-  std::string describe() const override { return describe_ferry_destination(cfg_); }
-  std::unique_ptr<Destination> create() const override { return make_ferry_destination(cfg_); }
+  FerryDestinationDriver(FerryDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
+  std::string describe() const override { return describe_ferry_destination(cfg_) + describe_disk_buffer(buffer_); }
+  std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(buffer_, describe_ferry_destination(cfg_), make_ferry_destination(cfg_));
+  }
 
  private:
   FerryDestinationConfig cfg_;
+  DiskBufferConfig buffer_;
 };
 
 constexpr const char* kExample = "write ferry(\"logs.example.com\" port(5140)); for backups add failover(servers(\"b.example.com\"))";
@@ -80,8 +84,10 @@ std::unique_ptr<DestinationDriver> build_ferry(OptionReader& r, const BuildConte
                     "use tcp, or a TLS tunnel (stunnel, spiped) in front of the receiver");
     ok = false;
   }
+  DiskBufferConfig buffer;
+  if (!read_disk_buffer(r, &buffer)) ok = false;
   if (!ok) return nullptr;
-  return std::make_unique<FerryDestinationDriver>(std::move(c));
+  return std::make_unique<FerryDestinationDriver>(std::move(c), std::move(buffer));
 }
 
 }  // namespace

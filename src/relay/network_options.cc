@@ -4,6 +4,7 @@
 // registration of the drivers.
 #include <algorithm>
 
+#include "relay/disk_buffer.h"
 #include "relay/network_destination.h"
 
 namespace logferry {
@@ -36,12 +37,15 @@ namespace {
 
 class NetworkDestinationDriver : public DestinationDriver {
  public:
-  explicit NetworkDestinationDriver(NetworkDestinationConfig c) : cfg_(std::move(c)) {}
-  std::string describe() const override { return describe_network_destination(cfg_); }
-  std::unique_ptr<Destination> create() const override { return make_network_destination(cfg_); }
+  NetworkDestinationDriver(NetworkDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
+  std::string describe() const override { return describe_network_destination(cfg_) + describe_disk_buffer(buffer_); }
+  std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(buffer_, describe_network_destination(cfg_), make_network_destination(cfg_));
+  }
 
  private:
   NetworkDestinationConfig cfg_;
+  DiskBufferConfig buffer_;
 };
 
 // failover(servers("b" "c") failback(tcp-probe-interval(N) successful-probes-required(M)))
@@ -188,7 +192,9 @@ std::unique_ptr<DestinationDriver> build_network(OptionReader& r, const BuildCon
   }
 
   r.integer("flush-lines", &n, 0, 1000000);  // logferry writes at the end of every batch
-  for (const char* name : {"disk-buffer", "tls", "spoof-source", "spoof-source-max-msglen", "localip", "localport",
+  DiskBufferConfig buffer;
+  if (!read_disk_buffer(r, &buffer)) ok = false;
+  for (const char* name : {"tls", "spoof-source", "spoof-source-max-msglen", "localip", "localport",
                            "close-on-input", "keep-alive", "throttle", "flush-timeout", "ip-ttl", "ip-tos",
                            "so-broadcast", "so-rcvbuf", "tcp-keepalive-time", "tcp-keepalive-intvl",
                            "tcp-keepalive-probes", "mark-mode", "mark-freq", "persist-name", "suppress", "ts-format",
@@ -197,7 +203,7 @@ std::unique_ptr<DestinationDriver> build_network(OptionReader& r, const BuildCon
     r.accepted_not_implemented(name);
   }
   if (!ok) return nullptr;
-  return std::make_unique<NetworkDestinationDriver>(std::move(c));
+  return std::make_unique<NetworkDestinationDriver>(std::move(c), std::move(buffer));
 }
 
 }  // namespace

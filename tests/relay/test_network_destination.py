@@ -687,7 +687,7 @@ class NetworkDestinationTest(h.ServerTest):
         with open(conf, "w") as f:
             f.write('@version: 4.0\nsource s { network(port(5140)); };\n'
                     'destination d {\n'
-                    '  network("logs.example.com" port(514) transport("tcp") so-keepalive(yes) disk-buffer(reliable(no)));\n'
+                    '  network("logs.example.com" port(514) transport("tcp") so-keepalive(yes) disk-buffer(reliable(no)) throttle(10));\n'
                     '  syslog("a.example.com" failover(servers("b.example.com" "c.example.com") '
                     'failback(tcp-probe-interval(5) successful-probes-required(2))));\n'
                     '  network("u.example.com" transport("udp") template("$MSG\\n") flags(no-multi-line));\n'
@@ -695,11 +695,11 @@ class NetworkDestinationTest(h.ServerTest):
         r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = r.stdout.decode(), r.stderr.decode()
         self.assertEqual(r.returncode, 0, err)
-        self.assertIn("    network() tcp logs.example.com:514\n", out)
+        self.assertIn("    network() tcp logs.example.com:514 disk-buffer(non-reliable 1073741824 bytes)\n", out)
         self.assertIn("    syslog() tcp a.example.com:601 failover(b.example.com:601 c.example.com:601) "
                       "failback(probe every 5s, 2 probes)\n", out)
         self.assertIn("    network() udp u.example.com:514\n", out)
-        self.assertIn("disk-buffer() of network() destination is accepted but not acted on yet", err)
+        self.assertIn("throttle() of network() destination is accepted but not acted on yet", err)
 
         with open(conf, "w") as f:
             f.write('@version: 4.0\nsource s { network(port(5140)); };\n'

@@ -1,0 +1,434 @@
+// The disk-buffer() options and the buffered destination.
+//
+// Record payload: the source block's id (u16, little-endian), then the
+// message as the ferry protocol encodes it (ferry::MessageEncoder), so a
+// replayed message is the parsed message that went in, whichever sending
+// destination (and template) takes it.
+//
+// Delivery tracking: a batch counts as taken (taken_through) once it is in
+// the queue: written (reliable(no)) or written and fdatasync()ed
+// (reliable(yes)).  The sync runs on libuv's thread pool while the output
+// thread goes on: batches written meanwhile are covered by the next sync
+// (group commit), so a slow disk bounds how soon sources are acknowledged,
+// not how many messages per second the buffer takes.  The pump numbers its own flushes of the inner
+// destination; the queue's head moves past records only when the inner
+// destination's taken_through() covers them, and the head is saved at
+// most every kSaveHeadMs: a crash repeats at most that much (never loses).
+#include "relay/disk_buffer.h"
+
+#include <errno.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+
+#include "relay/disk_queue.h"
+#include "relay/ferry_codec.h"
+
+namespace logferry {
+
+uint64_t DiskBufferConfig::segment_bytes() const {
+  return std::clamp<uint64_t>(capacity_bytes / 8, 16u << 10, 64u << 20);
+}
+
+std::string disk_buffer_id(const std::string& describe) {
+  std::string id;
+  for (char c : describe) {
+    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                c == '_';
+    id += keep ? c : '_';
+  }
+  return id;
+}
+
+bool read_disk_buffer(OptionReader& r, DiskBufferConfig* c) {
+  const ConfNode* node = r.child("disk-buffer");
+  if (!node) return true;
+  c->enabled = true;
+  OptionReader br(*node, "disk-buffer() of " + r.what(), r.diag());
+  br.yesno("reliable", &c->reliable);
+  int64_t n;
+  for (const char* name : {"capacity-bytes", "disk-buf-size"})
+    if (br.integer(name, &n, 64 << 10, int64_t{1} << 50)) c->capacity_bytes = static_cast<uint64_t>(n);
+  br.string("dir", &c->dir);
+  if (br.integer("mem-buf-length", &n, 1, 10000000)) c->mem_buf_length = static_cast<uint64_t>(n);
+  if (br.integer("mem-buf-size", &n, 4096, int64_t{1} << 40)) c->mem_buf_size = static_cast<uint64_t>(n);
+  std::string full;
+  if (br.choice("when-full", {"block", "drop-oldest"}, &full))
+    c->when_full = full == "drop-oldest" ? DiskBufferConfig::WhenFull::kDropOldest : DiskBufferConfig::WhenFull::kBlock;
+  for (const char* name : {"qout-size", "truncate-size-ratio", "prealloc", "compaction"}) br.accepted_not_implemented(name);
+  return br.finish();
+}
+
+std::string describe_disk_buffer(const DiskBufferConfig& c) {
+  if (!c.enabled) return "";
+  return std::string(" disk-buffer(") + (c.reliable ? "reliable" : "non-reliable") + " " +
+         std::to_string(c.capacity_bytes) + " bytes" +
+         (c.when_full == DiskBufferConfig::WhenFull::kDropOldest ? " drop-oldest" : "") + ")";
+}
+
+namespace {
+
+constexpr size_t kEarlyWrite = 1u << 20;        // buffered bytes that are written before the flush
+constexpr size_t kMaxUnwritten = 64u << 20;     // buffered bytes kept while writes fail
+constexpr size_t kPumpBatch = 512;              // messages per flush of the inner destination
+constexpr uint64_t kBusyMs = 10;                // pump interval while records wait
+constexpr uint64_t kIdleMs = 200;
+constexpr uint64_t kSaveHeadMs = 100;
+
+// A flush of the inner destination: its number, and the queue position
+// after its records.
+struct PumpMark {
+  uint64_t seq;
+  QueuePosition after;
+  uint64_t messages;
+  uint64_t bytes;
+};
+
+class BufferedDestination : public Destination {
+ public:
+  BufferedDestination(const DiskBufferConfig& c, std::string name, std::unique_ptr<Destination> inner)
+      : cfg_(c), name_(std::move(name)), id_(disk_buffer_id(name_)), inner_(std::move(inner)) {}
+
+  ~BufferedDestination() override {
+    while (sync_running_) uv_run(loop_, UV_RUN_ONCE);
+    if (timer_open_) {  // never closed: the engine gave up starting
+      uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+        static_cast<BufferedDestination*>(h->data)->timer_open_ = false;
+      });
+      while (timer_open_) uv_run(loop_, UV_RUN_ONCE);
+    }
+    if (opened_) {
+      // What the inner destination took while it shut down is final now.
+      collect_taken();
+      save_progress(true);
+    }
+    internal_log = nullptr;
+  }
+
+  bool open(uv_loop_t* loop, std::string* error) override {
+    std::string dir = (cfg_.dir.empty() ? persist_dir + "/buffers" : cfg_.dir) + "/" + id_;
+    DiskQueue::Options o;
+    o.dir = dir;
+    o.sync = cfg_.reliable;
+    o.caller_syncs_data = cfg_.reliable;
+    o.segment_bytes = cfg_.segment_bytes();
+    if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
+    inner_->internal_log = internal_log;
+    inner_->persist_dir = persist_dir;
+    inner_->source_names = source_names;
+    if (!inner_->open(loop, error)) return false;
+    loop_ = loop;
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+    timer_open_ = true;
+    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<BufferedDestination*>(t->data)->on_timer(); }, kBusyMs,
+                   kBusyMs);
+    opened_ = true;
+    if (queue_.unread_records() > 0)
+      report(5, "disk buffer " + dir + " holds " + std::to_string(queue_.unread_records()) +
+                    " messages from before; they are sent first");
+    return true;
+  }
+
+  void deliver(const LogMessage& msg) override {
+    if (!make_room()) {
+      Counters::add(counters.dropped_queue_full);
+      if (!dropping_) {
+        dropping_ = true;
+        report(4, "disk buffer " + queue_.dir() + " is full (" + std::to_string(queue_.disk_bytes()) +
+                      " bytes); dropping new messages of sources that do not wait (counted as dropped_queue_full)");
+      }
+      return;
+    }
+    size_t before = queue_.buffered_bytes();
+    std::string* buf = queue_.begin_record();
+    char sid[2];
+    memcpy(sid, &msg.source_id, 2);
+    buf->append(sid, 2);
+    encoder_.append(msg, buf);
+    queue_.end_record();
+    batch_bytes_ += queue_.buffered_bytes() - before;
+    if (queue_.buffered_bytes() >= kEarlyWrite) write_out();
+  }
+
+  void flush() override {
+    largest_batch_ = std::max(largest_batch_, batch_bytes_);
+    batch_bytes_ = 0;
+    write_out();
+    if (!first_unwritten_) written_seq_ = flush_seq;
+    start_sync();
+    pump();
+  }
+
+  void tick() override {
+    if (!closing_) inner_->tick();
+    forward_inner_counters();
+  }
+
+  void close() override {
+    if (closing_ || !opened_) return;
+    closing_ = true;
+    write_out();
+    if (!first_unwritten_) written_seq_ = std::max(written_seq_, flush_seq);
+    sync_now();
+    collect_taken();
+    save_progress(true);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
+             [](uv_handle_t* h) { static_cast<BufferedDestination*>(h->data)->timer_open_ = false; });
+    inner_->close();
+  }
+
+  // Taken once written to the queue (reliable: and synced); a batch whose
+  // write failed (and all after it) is not.
+  uint64_t taken_through(uint64_t latest) const override {
+    uint64_t t = latest;
+    if (first_unwritten_) t = std::min(t, first_unwritten_ - 1);
+    if (cfg_.reliable && synced_seq_ < written_seq_) t = std::min(t, synced_seq_);
+    return t;
+  }
+
+  bool accepting() const override {
+    if (first_unwritten_) return false;
+    if (cfg_.when_full == DiskBufferConfig::WhenFull::kDropOldest) return true;
+    // Sources that wait stop while a batch as large as the largest seen
+    // (at least an eighth of the capacity, at most half) might not fit, so
+    // a batch already on its way still fits; only sources that do not wait
+    // reach the capacity (and drop).
+    uint64_t headroom = std::min(cfg_.capacity_bytes / 2, std::max(cfg_.capacity_bytes / 8, largest_batch_));
+    return used() + headroom < cfg_.capacity_bytes;
+  }
+
+ private:
+  uint64_t used() const { return queue_.disk_bytes() + queue_.buffered_bytes(); }
+
+  // Whether another message fits; drop-oldest deletes the oldest segments
+  // to make room (their unread records counted as dropped).
+  bool make_room() {
+    if (used() < cfg_.capacity_bytes) {
+      dropping_ = false;
+      return true;
+    }
+    if (cfg_.when_full != DiskBufferConfig::WhenFull::kDropOldest) return false;
+    write_out();  // what is buffered goes to disk first, so that the oldest can go
+    uint64_t lost = 0;
+    while (used() >= cfg_.capacity_bytes) {
+      uint64_t before = queue_.disk_bytes();
+      lost += queue_.drop_oldest();
+      if (queue_.disk_bytes() == before) break;
+    }
+    if (lost > 0) {
+      Counters::add(counters.dropped_queue_full, lost);
+      report(4, "disk buffer " + queue_.dir() + " is full: dropped its oldest " + std::to_string(lost) +
+                    " messages (counted as dropped_queue_full)");
+    }
+    return used() < cfg_.capacity_bytes;
+  }
+
+  void write_out() {
+    std::string err;
+    if (queue_.write_out(&err)) {
+      if (first_unwritten_) report(5, "disk buffer " + queue_.dir() + " writes again");
+      first_unwritten_ = 0;
+      return;
+    }
+    Counters::add(counters.errors);
+    if (!first_unwritten_) {
+      first_unwritten_ = std::max<uint64_t>(flush_seq, 1);
+      report(3, "disk buffer: " + err + "; sources that wait are paused until it writes again");
+    }
+    if (queue_.buffered_bytes() > kMaxUnwritten) {
+      // Cannot keep more in memory: what is buffered is lost, counted.
+      report(3, "disk buffer " + queue_.dir() + ": giving up " + std::to_string(queue_.buffered_bytes()) +
+                    " bytes that could not be written");
+      Counters::add(counters.dropped_queue_full, queue_.discard_buffered());
+      first_unwritten_ = 0;
+    }
+  }
+
+  // Reliable mode: syncs what was written, on the thread pool, unless a
+  // sync runs (its callback starts the next one).
+  void start_sync() {
+    if (!cfg_.reliable || sync_running_ || synced_seq_ >= written_seq_) return;
+    sync_fd_ = queue_.sync_fd();
+    if (sync_fd_ < 0) {
+      sync_failed("cannot sync " + queue_.dir() + ": " + strerror(errno));
+      return;
+    }
+    sync_target_ = written_seq_;
+    sync_running_ = true;
+    sync_req_.data = this;
+    uv_fs_fdatasync(loop_, &sync_req_, sync_fd_,
+                    [](uv_fs_t* r) { static_cast<BufferedDestination*>(r->data)->sync_done(); });
+  }
+
+  void sync_done() {
+    ssize_t result = sync_req_.result;
+    uv_fs_req_cleanup(&sync_req_);
+    ::close(sync_fd_);
+    sync_running_ = false;
+    if (result < 0) {
+      sync_failed("cannot sync the disk buffer " + queue_.dir() + ": " + uv_strerror(static_cast<int>(result)));
+      return;
+    }
+    synced_seq_ = std::max(synced_seq_, sync_target_);
+    sync_errors_reported_ = false;
+    if (!closing_) start_sync();
+  }
+
+  // At shutdown: the last sync, on this thread.
+  void sync_now() {
+    if (!cfg_.reliable || synced_seq_ >= written_seq_) return;
+    int fd = queue_.sync_fd();
+    if (fd >= 0 && fdatasync(fd) == 0) synced_seq_ = written_seq_;
+    else sync_failed("cannot sync the disk buffer " + queue_.dir() + ": " + strerror(errno));
+    if (fd >= 0) ::close(fd);
+  }
+
+  // The batches stay untaken (sources that wait pause); the timer tries again.
+  void sync_failed(const std::string& text) {
+    Counters::add(counters.errors);
+    if (!sync_errors_reported_) report(3, text);
+    sync_errors_reported_ = true;
+  }
+
+  // Feeds queued records to the inner destination while it takes them
+  // and the messages in its hands stay within mem-buf-length/-size.
+  void pump() {
+    if (closing_) return;
+    collect_taken();
+    while (inner_->accepting() && in_flight_msgs_ < cfg_.mem_buf_length && in_flight_bytes_ < cfg_.mem_buf_size) {
+      QueuePosition before = queue_.read_position();
+      uint64_t n = 0, bytes = 0;
+      uint64_t most = std::min<uint64_t>(kPumpBatch, cfg_.mem_buf_length - in_flight_msgs_);
+      std::string_view rec;
+      while (n < most && bytes < cfg_.mem_buf_size && queue_.read(&rec)) {
+        bytes += rec.size();
+        if (!decode(rec)) continue;
+        inner_->deliver(msg_);
+        ++n;
+      }
+      if (queue_.read_position() == before) break;
+      inner_->flush_seq = ++inner_seq_;
+      inner_->flush();
+      marks_.push_back(PumpMark{inner_seq_, queue_.read_position(), n, bytes});
+      in_flight_msgs_ += n;
+      in_flight_bytes_ += bytes;
+    }
+    collect_taken();
+  }
+
+  bool decode(std::string_view rec) {
+    std::string err;
+    if (rec.size() >= 2 && ferry::decode_message(rec.substr(2), &msg_, &err)) {
+      memcpy(&msg_.source_id, rec.data(), 2);
+      return true;
+    }
+    // A record whose checksum holds but whose message does not decode was
+    // written by another version; it is skipped, counted.
+    Counters::add(counters.errors);
+    if (!decode_error_reported_) {
+      decode_error_reported_ = true;
+      report(3, "disk buffer " + queue_.dir() + ": a record does not decode (" +
+                    (err.empty() ? std::string("too short") : err) + "); skipped, counted as errors");
+    }
+    return false;
+  }
+
+  // Moves the marks of the flushes the inner destination took.
+  void collect_taken() {
+    uint64_t t = inner_->taken_through(inner_seq_);
+    while (!marks_.empty() && marks_.front().seq <= t) {
+      const PumpMark& m = marks_.front();
+      consumed_ = m.after;
+      Counters::add(counters.out, m.messages);
+      in_flight_msgs_ -= m.messages;
+      in_flight_bytes_ -= m.bytes;
+      marks_.pop_front();
+    }
+  }
+
+  void save_progress(bool now) {
+    if (!(consumed_ > queue_.head())) return;
+    uint64_t ms = loop_ ? uv_now(loop_) : 0;
+    if (!now && ms - last_save_ms_ < kSaveHeadMs) return;
+    last_save_ms_ = ms;
+    std::string err;
+    if (!queue_.consume(consumed_, &err)) report(3, "disk buffer: " + err);
+  }
+
+  void on_timer() {
+    if (first_unwritten_) write_out();
+    start_sync();
+    pump();
+    save_progress(false);
+    forward_inner_counters();
+    bool busy = queue_.unread_records() > 0 || !marks_.empty();
+    uint64_t want = busy ? kBusyMs : kIdleMs;
+    if (uv_timer_get_repeat(&timer_) != want) uv_timer_set_repeat(&timer_, want);
+  }
+
+  // The inner destination's losses show in this destination's counters.
+  void forward_inner_counters() {
+    auto delta = [](const std::atomic<uint64_t>& from, uint64_t* seen, std::atomic<uint64_t>& to) {
+      uint64_t now = Counters::get(from);
+      if (now > *seen) Counters::add(to, now - *seen);
+      *seen = now;
+    };
+    delta(inner_->counters.errors, &seen_errors_, counters.errors);
+    delta(inner_->counters.dropped_too_long, &seen_truncated_, counters.dropped_too_long);
+    delta(inner_->counters.dropped_queue_full, &seen_dropped_, counters.dropped_queue_full);
+  }
+
+  void report(int severity, const std::string& text) {
+    std::string line = "destination " + name_ + ": " + text;
+    if (internal_log) internal_log(severity, line);
+    else fprintf(stderr, "logferry: %s\n", line.c_str());
+  }
+
+  DiskBufferConfig cfg_;
+  std::string name_;
+  std::string id_;
+  std::unique_ptr<Destination> inner_;
+  DiskQueue queue_;
+  ferry::MessageEncoder encoder_;
+  LogMessage msg_;  // scratch: the replayed message
+  uv_loop_t* loop_ = nullptr;
+  uv_timer_t timer_{};
+  bool timer_open_ = false;
+  bool opened_ = false;
+  bool closing_ = false;
+  bool dropping_ = false;
+  uint64_t batch_bytes_ = 0;    // appended since the last flush
+  uint64_t largest_batch_ = 0;  // the most bytes one flush appended
+  bool decode_error_reported_ = false;
+  uint64_t first_unwritten_ = 0;  // the engine flush whose write failed first (0: none)
+  uint64_t written_seq_ = 0;      // the last engine flush written to the queue
+  uint64_t synced_seq_ = 0;       // reliable: the last one synced
+  uint64_t sync_target_ = 0;      // what the running sync covers
+  uv_fs_t sync_req_{};
+  int sync_fd_ = -1;
+  bool sync_running_ = false;
+  bool sync_errors_reported_ = false;
+
+  uint64_t inner_seq_ = 0;         // the pump's flushes of the inner destination
+  std::deque<PumpMark> marks_;     // not yet taken by it
+  uint64_t in_flight_msgs_ = 0;
+  uint64_t in_flight_bytes_ = 0;
+  QueuePosition consumed_;         // everything before it was taken
+  uint64_t last_save_ms_ = 0;
+  uint64_t seen_errors_ = 0, seen_truncated_ = 0, seen_dropped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Destination> make_buffered_destination(const DiskBufferConfig& c, const std::string& name,
+                                                       std::unique_ptr<Destination> inner) {
+  if (!c.enabled) return inner;
+  return std::make_unique<BufferedDestination>(c, name, std::move(inner));
+}
+
+}  // namespace logferry
