@@ -2,7 +2,9 @@
 // thread's loop.
 //
 // deliver() encodes each message into the open batch of its stream (one
-// stream per source block); flush() closes every open batch, numbered with
+// stream per source block, and on a relay one per origin stream of the
+// messages its ferry() sources received: those keep the origin's identity
+// and batch numbers, see docs/protocol.md "Relays"); flush() closes every open batch, numbered with
 // the engine's flush number, and sends what the window allows.  A batch
 // stays in its stream's window until the receiver's ACK covers it; after a
 // reconnect the streams are opened again and everything above the
@@ -20,6 +22,7 @@
 #include <deque>
 #include <map>
 
+#include "core/origin_table.h"
 #include "relay/connection.h"
 #include "relay/ferry_codec.h"
 #include "relay/node_id.h"
@@ -42,11 +45,15 @@ struct OutBatch {
   std::string raw;         // the encoded messages, uncompressed
 };
 
-// One origin stream: the messages of one source block.
+// One origin stream: the messages of one source block of this node, or
+// (on a relay) of one stream of another node, forwarded under its identity
+// and with its numbers.
 struct Stream {
   uint16_t source_id = 0;
+  uint32_t origin = 0;         // LogMessage::origin of its messages (0: they started here)
+  OriginStreamId id;           // what STREAM_OPEN names
   std::string name;
-  uint64_t next_seq = 0;       // 0 until the first STREAM_STATE tells where the receiver is
+  uint64_t next_seq = 0;       // 0 until the first STREAM_STATE tells where the receiver is (own streams)
   std::deque<OutBatch> batches;  // unacknowledged, oldest first; the last may be open
   bool open_batch = false;     // batches.back() still takes messages
   size_t sent = 0;             // batches[0, sent) were sent on the current connection
@@ -85,7 +92,7 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   void deliver(const LogMessage& msg) override {
-    Stream& s = stream_for(msg.source_id);
+    Stream& s = stream_for(msg);
     if (done_ || s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows) {
       Counters::add(counters.dropped_queue_full);
       if (!dropping_) {
@@ -96,10 +103,14 @@ class FerryDestination : public Destination, private LinkEvents {
       }
       return;
     }
+    // A forwarded stream's batch is the origin's batch: one batch per
+    // origin number (the engine hands a ferry() batch over whole).
+    if (s.open_batch && s.origin && s.batches.back().seq != msg.origin_seq) s.open_batch = false;
     if (!s.open_batch) {
       s.batches.emplace_back();
       s.open_batch = true;
-      if (s.next_seq) s.batches.back().seq = s.next_seq++;
+      if (s.origin) s.batches.back().seq = msg.origin_seq;
+      else if (s.next_seq) s.batches.back().seq = s.next_seq++;
     }
     OutBatch& b = s.batches.back();
     encoder_.append(msg, &b.raw);
@@ -155,14 +166,32 @@ class FerryDestination : public Destination, private LinkEvents {
 
   size_t window() const { return std::max<size_t>(1, std::min<size_t>(cfg_.window, welcome_.window)); }
 
-  Stream& stream_for(uint16_t source_id) {
+  // The stream of a message: its origin's, or its source block's when it
+  // started here.  (A relay serves few origins per destination; a map
+  // would pay off only with many.)
+  Stream& stream_for(const LogMessage& msg) {
+    OriginStreamId origin;
+    bool forwarded = msg.origin != 0 && origins && origins->get(msg.origin, &origin);
+    uint32_t number = forwarded ? msg.origin : 0;
+    if (last_stream_ && last_stream_->origin == number && (number || last_stream_->source_id == msg.source_id))
+      return *last_stream_;
     for (auto& s : streams_)
-      if (s.source_id == source_id) return s;
+      if (s.origin == number && (number || s.source_id == msg.source_id)) return *(last_stream_ = &s);
     streams_.emplace_back();
     Stream& s = streams_.back();
-    s.source_id = source_id;
-    s.name = source_id < source_names.size() ? source_names[source_id] : "source" + std::to_string(source_id);
-    return s;
+    s.source_id = msg.source_id;
+    s.origin = number;
+    if (forwarded) {
+      s.id = std::move(origin);
+      s.name = s.id.source + " of " + (s.id.host.empty() ? "a peer" : s.id.host);
+    } else {
+      std::copy(node_id_.begin(), node_id_.end(), s.id.node.begin());
+      s.name = msg.source_id < source_names.size() ? source_names[msg.source_id]
+                                                    : "source" + std::to_string(msg.source_id);
+      s.id.source = s.name;
+      s.id.host = hostname_;
+    }
+    return *(last_stream_ = &s);
   }
 
   size_t unacknowledged() const {
@@ -203,9 +232,9 @@ class FerryDestination : public Destination, private LinkEvents {
         if (!s.opened) {
           StreamOpen so;
           so.stream = static_cast<uint32_t>(i);
-          std::copy(node_id_.begin(), node_id_.end(), so.origin);
-          so.source = s.name;
-          so.host = hostname_;
+          std::copy(s.id.node.begin(), s.id.node.end(), so.origin);
+          so.source = s.id.source;
+          so.host = s.id.host;
           encode_stream_open(&out_, so);
           s.opened = true;
         }
@@ -331,7 +360,9 @@ class FerryDestination : public Destination, private LinkEvents {
   void stream_state(Stream& s, uint64_t hwm, uint64_t received) {
     s.ready = true;
     s.sent = 0;
-    if (s.next_seq == 0 || s.next_seq <= received) {
+    // A forwarded stream keeps the origin's numbers: the receiver drops
+    // what it has, whichever path it came by.
+    if (!s.origin && (s.next_seq == 0 || s.next_seq <= received)) {
       // First contact (or a receiver that knows more of this stream than we
       // numbered, e.g. failover to another receiver): number after it.
       if (s.next_seq != 0)
@@ -460,6 +491,7 @@ class FerryDestination : public Destination, private LinkEvents {
   Welcome welcome_;
   bool zstd_ = false;
   std::deque<Stream> streams_;  // index = the connection-local stream number
+  Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
   Compressor compressor_;
   FrameReader reader_;

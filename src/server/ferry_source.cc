@@ -1,14 +1,14 @@
 // The running ferry() source and its options.
 //
 // Streams: an origin stream is (origin node id, source name).  For each
-// the receiver keeps `hwm` (acknowledged: every destination took it; saved
-// in PERSIST-DIR/ferry-hwm) and `received` (handed to the engine).  A batch
+// the receiver keeps `hwm` (acknowledged: every destination took it; kept
+// in the engine's delivery journal with the output lengths it covers) and `received` (handed to the engine).  A batch
 // at or below `received` is a resend of something the engine already has:
 // dropped (and acknowledged at once when at or below `hwm`).  The batch's
 // last message carries a delivery mark (SourceHost::mark_position with the
 // stream's index and the batch's seq); when the engine acknowledges it, the
-// mark is saved and an ACK goes to the connection that currently carries
-// the stream.
+// mark goes into the journal, and once that is committed an ACK goes to the
+// connection that currently carries the stream.
 #include "server/ferry_source.h"
 
 #include <fcntl.h>
@@ -16,12 +16,14 @@
 #include <uv.h>
 
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <list>
 #include <map>
 #include <memory>
 #include <sstream>
 
+#include "core/delivery_journal.h"
+#include "core/origin_table.h"
 #include "core/receive.h"
 #include "relay/ferry_codec.h"
 #include "relay/node_id.h"
@@ -33,6 +35,7 @@ namespace {
 using namespace ferry;
 
 constexpr uint64_t kHelloTimeoutMs = 10000;
+constexpr const char* kMarkPrefix = "ferry:";  // of the streams' marks in the journal
 
 std::string hex(std::string_view bytes) {
   static const char kHex[] = "0123456789abcdef";
@@ -71,12 +74,14 @@ struct FerryConn {
 
 // One origin stream.
 struct OriginStream {
-  std::string key;      // hex(origin) ":" hex(source): its name in the saved marks
+  std::string key;      // hex(origin) ":" hex(source): its name in the journal
   std::string source;   // for reports
   uint64_t hwm = 0;     // every destination took up to here (saved)
   uint64_t received = 0;  // handed to the engine up to here
   FerryConn* conn = nullptr;  // the connection carrying it now
   uint32_t conn_stream = 0;   // its number on that connection
+  bool ack_due = false;       // in acks_due_
+  uint32_t origin = 0;        // its number in the engine's OriginTable (LogMessage::origin)
 };
 
 class FerrySource : public Source {
@@ -91,7 +96,6 @@ class FerrySource : public Source {
       *error = err + " (set persist-dir() to a writable directory)";
       return false;
     }
-    marks_path_ = host->persist_dir() + "/ferry-hwm";
     load_marks();
     sockaddr_storage addr;
     if (uv_ip4_addr(cfg_.ip.c_str(), cfg_.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
@@ -145,21 +149,39 @@ class FerrySource : public Source {
   // Acknowledged batches must never be dropped at a full queue.
   bool always_flow_controlled() const override { return true; }
 
-  // Every destination took the stream's messages up to batch `seq`: save
-  // the mark, then tell the sender.
+  // The journal holds the marks and the output lengths that go with them.
+  bool journals_outputs() const override { return true; }
+
+  // A batch reaches the log paths whole: a relay's ferry() destination
+  // forwards it as one batch with the origin's number.
+  bool keeps_batches_whole() const override { return true; }
+
+  // Every destination took the stream's messages up to batch `seq`: its
+  // mark goes into the journal; the ACK waits for the journal's commit.
   void acknowledged(uint32_t stream, uint64_t seq) override {
     if (stream >= streams_.size()) return;
     OriginStream& s = streams_[stream];
     if (seq <= s.hwm) return;
     s.hwm = seq;
-    save_marks();
-    if (s.conn && !s.conn->closing) {
-      encode_ack(&s.conn->out, Ack{s.conn_stream, seq});
-      flush_out(s.conn);
+    host_->journal()->set_mark(kMarkPrefix + s.key, seq);
+    if (!s.ack_due) {
+      s.ack_due = true;
+      acks_due_.push_back(stream);
     }
   }
 
-  void drained() override { save_marks(); }
+  // The marks are durable (with the outputs they cover): tell the senders.
+  void journal_committed() override {
+    for (uint32_t i : acks_due_) {
+      OriginStream& s = streams_[i];
+      s.ack_due = false;
+      if (s.conn && !s.conn->closing) {
+        encode_ack(&s.conn->out, Ack{s.conn_stream, s.hwm});
+        flush_out(s.conn);
+      }
+    }
+    acks_due_.clear();
+  }
 
  private:
   // ---- connections -------------------------------------------------------------
@@ -260,10 +282,15 @@ class FerrySource : public Source {
         size_t idx = find_stream(key);
         if (idx == streams_.size()) {
           if (streams_.size() >= cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-          streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0});
+          streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0});
         }
         OriginStream& s = streams_[idx];
         s.source = so.source;
+        OriginStreamId id;
+        std::copy(so.origin, so.origin + 16, id.node.begin());
+        id.source = so.source;
+        id.host = so.host;
+        s.origin = host_->origins()->intern(id);
         s.conn = c;
         s.conn_stream = so.stream;
         c->streams[so.stream] = idx;
@@ -340,6 +367,8 @@ class FerrySource : public Source {
       uint16_t source_id = m.source_id;
       m = decoded_[i];
       m.source_id = source_id;
+      m.origin = s.origin;
+      m.origin_seq = b.seq;
       if (m.get(Field::kHostFrom).empty()) m.set(Field::kHostFrom, c->peer);
     }
     s.received = b.seq;
@@ -410,33 +439,15 @@ class FerrySource : public Source {
     return streams_.size();
   }
 
-  // ---- saved marks ---------------------------------------------------------------
-  // PERSIST-DIR/ferry-hwm: one line per stream, "KEY HWM", written whole to
-  // a temporary file, fsynced and renamed.
+  // ---- marks ---------------------------------------------------------------------
+  // In the engine's delivery journal, "ferry:KEY HWM" per stream.
 
   void load_marks() {
-    std::ifstream in(marks_path_);
-    std::string key;
-    uint64_t hwm;
-    while (in >> key >> hwm) {
+    for (const auto& [name, hwm] : host_->journal()->marks()) {
+      if (!name.starts_with(kMarkPrefix)) continue;
+      std::string key = name.substr(std::strlen(kMarkPrefix));
       if (find_stream(key) != streams_.size()) continue;
-      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0});
-    }
-  }
-
-  void save_marks() {
-    if (marks_path_.empty()) return;
-    std::string text;
-    for (const auto& s : streams_)
-      if (s.hwm > 0) text += s.key + " " + std::to_string(s.hwm) + "\n";
-    std::string tmp = marks_path_ + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), marks_path_.c_str()) != 0) {
-      Counters::add(counters.errors);
-      if (!warned_save_) host_->internal_log(3, "ferry(): cannot save " + marks_path_);
-      warned_save_ = true;
+      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0});
     }
   }
 
@@ -448,9 +459,8 @@ class FerrySource : public Source {
   bool listening_ = false;
   bool paused_ = false;
   bool warned_limit_ = false;
-  bool warned_save_ = false;
   NodeId node_id_{};
-  std::string marks_path_;
+  std::vector<uint32_t> acks_due_;  // streams whose ACK waits for the journal's commit
   std::list<FerryConn> conns_;
   std::vector<OriginStream> streams_;  // index = the stream of mark_position()
   MessageBatch decoded_;

@@ -13,6 +13,8 @@
 #include <list>
 #include <unordered_map>
 
+#include "core/delivery_journal.h"
+
 namespace logferry {
 
 size_t fixed_prefix_length(const std::string& t) {
@@ -125,7 +127,8 @@ class FileDestination : public Destination {
     in_flush_ = true;
     for (OpenFile* f : dirty_) {
       write_out(f);
-      if (cfg_.fsync && f->fd >= 0) fsync(f->fd);
+      if ((cfg_.fsync || journaled()) && f->fd >= 0) fsync(f->fd);
+      if (journaled()) note_length(f, flush_seq);
       f->dirty = false;
     }
     in_flush_ = false;
@@ -176,6 +179,8 @@ class FileDestination : public Destination {
     bool dirty = false;
     int64_t last_used = 0;
     std::list<OpenFile*>::iterator lru;
+    uint64_t length_at_open = 0;  // journaled outputs: see note_length()
+    bool noted = false;
     // pipe() only: bytes the FIFO has not taken yet, their lines, the
     // oldest flush number they belong to, the last time the FIFO took
     // something, and the poll that waits for room.
@@ -186,6 +191,22 @@ class FileDestination : public Destination {
     uv_poll_t* poll = nullptr;
     FileDestination* owner = nullptr;
   };
+
+  // Journaled outputs (Destination::journal): the file's length after flush
+  // `seq`, and first, once per open, the length it had before this run
+  // wrote to it (after the flush before), so that a crash before the
+  // acknowledgement cuts it back to there.
+  bool journaled() const { return journal && cfg_.kind == FileDestinationConfig::Kind::kFile; }
+
+  void note_length(OpenFile* f, uint64_t seq) {
+    if (f->fd < 0) return;
+    if (!f->noted) {
+      journal->note_length(f->path, seq - 1, f->length_at_open);
+      f->noted = true;
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) == 0) journal->note_length(f->path, seq, static_cast<uint64_t>(st.st_size));
+  }
 
   // Marks a file as just used: most recent in the LRU, safe from reaping.
   void touch(OpenFile* f) {
@@ -240,6 +261,8 @@ class FileDestination : public Destination {
       if (fchown(fd, static_cast<uid_t>(cfg_.uid), static_cast<gid_t>(cfg_.gid)) != 0) { /* best effort */ }
     if (files_.size() >= cfg_.max_open_files && !lru_.empty()) close_file(lru_.back());
     auto f = std::make_unique<OpenFile>();
+    struct stat st;
+    if (fstat(fd, &st) == 0) f->length_at_open = static_cast<uint64_t>(st.st_size);
     f->fd = fd;
     f->path = path;
     f->last_used = now_;
@@ -255,6 +278,11 @@ class FileDestination : public Destination {
     write_out(f);
     if (!f->backlog.empty()) drain_blocking(f);
     stop_poll(f);
+    if (journaled()) {
+      // Lines delivered since the last flush belong to the next one.
+      fsync(f->fd);
+      note_length(f, f->dirty ? flush_seq + 1 : flush_seq);
+    }
     if (f->dirty) {
       dirty_.erase(std::find(dirty_.begin(), dirty_.end(), f));
       f->dirty = false;
