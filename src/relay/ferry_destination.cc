@@ -206,6 +206,12 @@ class FerryDestination : public Destination, private LinkEvents {
     uv_timer_init(loop_, &grace_timer_);
     grace_timer_.data = this;
     ++outstanding_;
+    uv_timer_init(loop_, &live_timer_);
+    live_timer_.data = this;
+    ++outstanding_;
+    uint64_t every = std::max<uint64_t>(cfg_.ack_timeout_ms / 6, 100);
+    uv_timer_start(&live_timer_, [](uv_timer_t* t) { static_cast<FerryDestination*>(t->data)->check_alive(); }, every,
+                   every);
     LinkContext ctx;
     ctx.loop = loop_;
     ctx.cfg = &cfg_.link;
@@ -278,6 +284,7 @@ class FerryDestination : public Destination, private LinkEvents {
   // ---- receiving -------------------------------------------------------------
 
   void link_data(ServerLink& l, std::string_view bytes) override {
+    last_heard_ms_ = uv_now(loop_);
     reader_.feed(bytes);
     FrameHeader h;
     std::string_view p;
@@ -328,6 +335,7 @@ class FerryDestination : public Destination, private LinkEvents {
         return true;
       }
       case FrameType::kPong:
+        ping_sent_ = false;
         return true;
       case FrameType::kError: {
         ErrorFrame e;
@@ -390,10 +398,50 @@ class FerryDestination : public Destination, private LinkEvents {
     if (closing_ && unacknowledged() == 0) finish_close();
   }
 
+  // ---- liveness --------------------------------------------------------------------
+  // A receiver owes an answer while the handshake runs or batches wait for
+  // their ACK.  It proves it is alive by any frame: ACKs, a PONG to the PING
+  // sent after a third of ack-timeout() of silence, or - while its engine's
+  // queue is full and it does not read (flow control) - the PINGs it sends
+  // itself.  Silent for all of ack-timeout(): hung (or a half-open
+  // connection keepalive has not noticed yet); reconnect, to the next
+  // server when there are several.
+
+  bool owed_answer() const {
+    if (phase_ == Phase::kHello) return true;
+    if (phase_ != Phase::kReady) return false;
+    for (const auto& s : streams_)
+      if (s.sent > 0 || (s.opened && !s.ready)) return true;
+    return false;
+  }
+
+  void check_alive() {
+    ServerLink* l = link();
+    if (!l || !l->up() || phase_ == Phase::kDown || !owed_answer()) {
+      last_heard_ms_ = uv_now(loop_);  // the silence counts from when an answer is owed
+      return;
+    }
+    uint64_t silent = uv_now(loop_) - last_heard_ms_;
+    if (silent >= cfg_.ack_timeout_ms) {
+      Counters::add(counters.errors);
+      report(4, l->peer() + " sent nothing for " + seconds_text(silent) + " while owing an answer (ack-timeout(" +
+                    seconds_text(cfg_.ack_timeout_ms) + ")); reconnecting");
+      l->reconnect("ack-timeout");
+      return;
+    }
+    if (silent >= cfg_.ack_timeout_ms / 3 && phase_ == Phase::kReady && !ping_sent_) {
+      encode_ping(&out_, FrameType::kPing, ++ping_token_);
+      ping_sent_ = true;
+      write_out();
+    }
+  }
+
   // ---- LinkEvents --------------------------------------------------------------
 
   void link_up(ServerLink&) override {
     phase_ = Phase::kHello;
+    last_heard_ms_ = uv_now(loop_);
+    ping_sent_ = false;
     reader_ = FrameReader(kDefaultMaxFrameBytes);
     compressor_.reset();
     out_.clear();
@@ -468,8 +516,9 @@ class FerryDestination : public Destination, private LinkEvents {
     if (done_) return;
     done_ = true;
     for (auto& l : links_) l->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_),
-             [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });
+    for (uv_timer_t* t : {&grace_timer_, &live_timer_})
+      uv_close(reinterpret_cast<uv_handle_t*>(t),
+               [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });
   }
 
   FerryDestinationConfig cfg_;
@@ -479,6 +528,10 @@ class FerryDestination : public Destination, private LinkEvents {
   NodeId node_id_{};
   uv_loop_t* loop_ = nullptr;
   uv_timer_t grace_timer_{};
+  uv_timer_t live_timer_{};      // check_alive()
+  uint64_t last_heard_ms_ = 0;   // the receiver's last frame (or when an answer became owed)
+  bool ping_sent_ = false;       // a PING waits for its PONG
+  uint64_t ping_token_ = 0;
   bool started_ = false;
   bool closing_ = false;
   bool done_ = false;

@@ -33,6 +33,9 @@ struct FerryDestinationConfig {
   // Batches (sent or not) a stream may hold before messages of sources
   // that do not wait are dropped: window() times this.
   uint32_t queue_windows = 4;
+  // ack-timeout(): a receiver from which nothing (no ACK, no PONG, no PING)
+  // came for this long while it owes an answer is taken for hung: reconnect.
+  uint64_t ack_timeout_ms = 30000;
 };
 
 std::string describe_ferry_destination(const FerryDestinationConfig& c);

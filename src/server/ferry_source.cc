@@ -425,12 +425,20 @@ class FerrySource : public Source {
     });
   }
 
-  // Peers that never said HELLO are dropped after kHelloTimeoutMs.
+  // Peers that never said HELLO are dropped after kHelloTimeoutMs.  While
+  // paused (the engine's queue is full: nothing is read, so PINGs are not
+  // answered) a PING a second tells the senders this receiver is alive, so
+  // that their ack-timeout() does not take it for hung.
   void on_timer() {
     uint64_t now = uv_now(loop_);
-    for (auto& c : conns_)
+    for (auto& c : conns_) {
       if (!c.closing && !c.welcomed && now - c.accepted_ms >= kHelloTimeoutMs)
         garbage(&c, kErrProtocol, "no HELLO within 10 s");
+      else if (paused_ && !c.closing && c.welcomed) {
+        encode_ping(&c.out, FrameType::kPing, now);
+        flush_out(&c);
+      }
+    }
   }
 
   size_t find_stream(const std::string& key) const {

@@ -7,6 +7,7 @@ repeated); a garbage peer dropped and counted while a client is
 served; client -> relay -> server with the relay killed (kill -9): nothing
 lost, nothing repeated."""
 import os
+import signal
 import socket
 import sys
 import threading
@@ -20,10 +21,10 @@ WINDOW = 16
 BATCH = 512
 
 
-def server_conf(port, out, opts=""):
-    return (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
-            f"source s_in {{ ferry(ip(\"127.0.0.1\") port({port}) {opts}); }};\n"
-            f"destination d {{ file({h.config_string(out)} template(\"${{MESSAGE}}\\n\")); }};\n"
+def server_conf(port, out, opts="", ip="127.0.0.1", driver="file", options=""):
+    return (f"@version: 4.0\noptions {{ stats-freq(0); {options} }};\n"
+            f"source s_in {{ ferry(ip(\"{ip}\") port({port}) {opts}); }};\n"
+            f"destination d {{ {driver}({h.config_string(out)} template(\"${{MESSAGE}}\\n\")); }};\n"
             f"log {{ source(s_in); destination(d); }};\n")
 
 
@@ -73,6 +74,14 @@ class Writer(threading.Thread):
             if ahead > 0:
                 time.sleep(ahead)
         f.close()
+
+
+def listening_on(ip, port):
+    """Whether something listens on IPv4 `ip`:`port` (from /proc/net/tcp:
+    the port alone would also match another address's listener)."""
+    local = "".join(f"{int(x):02X}" for x in reversed(ip.split("."))) + f":{port:04X}"
+    with open("/proc/net/tcp") as f:
+        return any(fields[1] == local and fields[3] == "0A" for fields in (line.split() for line in f))
 
 
 def seqs(path, tag="L"):
@@ -268,6 +277,70 @@ class FerryTest(h.ServerTest):
             client_id = f.read().hex()
         self.assertEqual(self.journal_marks("server"), [f"ferry:{client_id}:{b's_app'.hex()}"],
                          "the server knows the client's stream, not the relay's")
+
+    def test_hung_receiver_ack_timeout_fails_over(self):
+        """A receiver that stops answering but keeps its TCP connection (the
+        process stopped with SIGSTOP: the kernel still acknowledges) is left
+        after ack-timeout(): the client fails over to the second server, which
+        gets the rest.  Nothing is lost over both."""
+        other_out = self.path("other.log")
+        server = self.server()
+        other = self.lf("other", server_conf(self.port, other_out, ip="127.0.0.2"))
+        h.wait_until(lambda: listening_on("127.0.0.2", self.port), what="the second server to listen",
+                     proc=other.proc)
+        client = self.lf("client", sender_conf(f"file({h.config_string(self.input)} follow-freq(1))", self.port,
+                                               "failover(servers(\"127.0.0.2\")) ack-timeout(2)"))
+        w = Writer(self.input, 20000, 4000)
+        w.start()
+        h.wait_until(lambda: len(seqs(self.out)) >= 2000, 60, what="the first lines")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            h.wait_until(lambda: len(seqs(other_out)) > 0, 60, what="lines at the second server",
+                         proc=client.proc)
+            w.join()
+            h.wait_until(lambda: len(set(seqs(self.out)) | set(seqs(other_out))) >= 20000, 90,
+                         what="every line at one server or the other")
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.stop_ok(other)
+        self.assertIn("ack-timeout", client.stderr)
+
+    def test_paused_receiver_is_not_left(self):
+        """A receiver whose output does not take anything (a FIFO nobody
+        reads) fills its queue and stops reading; it then sends PINGs, so the
+        client (ack-timeout(2)) waits instead of reconnecting.  Once a reader
+        comes, every line arrives once."""
+        fifo = self.path("out.fifo")
+        os.mkfifo(fifo)
+        # Windows of 64 batches: more than the pipe() backlog (1 MiB) plus
+        # the queue can be unacknowledged, so the queue fills.
+        self.lf("server", server_conf(self.port, fifo, "window(64)", driver="pipe", options="log-fifo-size(600);"))
+        h.wait_until(lambda: h.tcp_listening(self.port), what="the server to listen")
+        client = self.lf("client", sender_conf(f"file({h.config_string(self.input)} follow-freq(1))", self.port,
+                                               "window(64) ack-timeout(2)"))
+        w = Writer(self.input, 40000, 40000)
+        w.start()
+        w.join()
+        # Nobody reads the FIFO: the server's pipe() backlog, then its
+        # queue, fill; it stops reading and the client waits on its window.
+        # The outage lasts several ack-timeouts.
+        time.sleep(8)
+        got = []
+
+        def read_fifo():
+            with open(fifo, "rb") as f:
+                for line in f:
+                    got.append(line)
+
+        reader = threading.Thread(target=read_fifo, daemon=True)
+        reader.start()
+        h.wait_until(lambda: len(got) >= 40000, 90, lambda: f"40000 lines through the FIFO (have {len(got)})")
+        self.stop_ok(client)
+        nums = [int(line[1:9]) for line in got if line.startswith(b"L")]
+        self.assertEqual(sorted(nums), list(range(40000)))
+        self.assertNotIn("ack-timeout", client.stderr)
 
     def test_garbage_peer_dropped_while_client_served(self):
         server = self.server()
