@@ -2,8 +2,9 @@
 // (ferry()): the origin's node id, source name and HOST, numbered so that a
 // message names its origin with a small number (LogMessage::origin).  A
 // relay's ferry() source fills it; its ferry() destination forwards each
-// origin stream upstream under that identity.  Entries are never removed
-// (their number is bounded by the sources' max-streams()).  Thread-safe.
+// origin stream upstream under that identity.  Entries are never removed:
+// one per origin stream seen in this run (a few dozen bytes each).
+// Thread-safe.
 #pragma once
 
 #include <array>

@@ -82,6 +82,7 @@ struct OriginStream {
   uint32_t conn_stream = 0;   // its number on that connection
   bool ack_due = false;       // in acks_due_
   uint32_t origin = 0;        // its number in the engine's OriginTable (LogMessage::origin)
+  uint64_t used_ms = 0;       // last opened or sent to (0: not in this run)
 };
 
 class FerrySource : public Source {
@@ -281,10 +282,18 @@ class FerrySource : public Source {
         std::string key = hex(std::string_view(reinterpret_cast<const char*>(so.origin), 16)) + ":" + hex(so.source);
         size_t idx = find_stream(key);
         if (idx == streams_.size()) {
-          if (streams_.size() >= cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-          streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0});
+          if (streams_.size() < cfg_.max_streams) {
+            streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0});
+          } else {
+            idx = least_recently_used_idle_stream();
+            if (idx == streams_.size())
+              return garbage(c, kErrLimit, "too many streams (every one of max-streams() is in use)");
+            forget_stream(idx);
+            streams_[idx] = OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0};
+          }
         }
         OriginStream& s = streams_[idx];
+        s.used_ms = uv_now(loop_);
         s.source = so.source;
         OriginStreamId id;
         std::copy(so.origin, so.origin + 16, id.node.begin());
@@ -372,6 +381,7 @@ class FerrySource : public Source {
       if (m.get(Field::kHostFrom).empty()) m.set(Field::kHostFrom, c->peer);
     }
     s.received = b.seq;
+    s.used_ms = uv_now(loop_);
     host_->mark_position(static_cast<uint32_t>(it->second), b.seq);
     host_->commit();
   }
@@ -441,6 +451,28 @@ class FerrySource : public Source {
     }
   }
 
+  // At max-streams(), a new stream takes the place of the one used least
+  // recently among those no connection carries and with nothing in flight
+  // (everything accepted acknowledged, so no delivery mark can still name
+  // its index).  Its mark is forgotten: should that origin come back, its
+  // stream starts anew.
+  size_t least_recently_used_idle_stream() const {
+    size_t best = streams_.size();
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      const OriginStream& s = streams_[i];
+      if (s.conn || s.received != s.hwm || s.ack_due) continue;
+      if (best == streams_.size() || s.used_ms < streams_[best].used_ms) best = i;
+    }
+    return best;
+  }
+
+  void forget_stream(size_t idx) {
+    host_->journal()->forget_mark(kMarkPrefix + streams_[idx].key);
+    if (forgotten_++ == 0)
+      host_->internal_log(5, "ferry(): max-streams(" + std::to_string(cfg_.max_streams) +
+                                 ") reached; the marks of the streams used least recently are forgotten to make room");
+  }
+
   size_t find_stream(const std::string& key) const {
     for (size_t i = 0; i < streams_.size(); ++i)
       if (streams_[i].key == key) return i;
@@ -455,7 +487,7 @@ class FerrySource : public Source {
       if (!name.starts_with(kMarkPrefix)) continue;
       std::string key = name.substr(std::strlen(kMarkPrefix));
       if (find_stream(key) != streams_.size()) continue;
-      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0});
+      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0, 0});
     }
   }
 
@@ -474,7 +506,7 @@ class FerrySource : public Source {
   MessageBatch decoded_;
   std::string raw_;
   std::vector<char> read_buf_ = std::vector<char>(65536);
-  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0;
+  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0, forgotten_ = 0;
 };
 
 class FerrySourceDriver : public SourceDriver {

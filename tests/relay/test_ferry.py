@@ -129,13 +129,17 @@ class FerryTest(h.ServerTest):
         self.assertLessEqual(repeats, max_repeats, "repeated lines")
         return repeats
 
+    def write_all(self, total, rate, path=None, tag="L"):
+        """Writes `total` lines and waits until the server stored each."""
+        w = Writer(path or self.input, total, rate, tag)
+        w.start()
+        w.join()
+        self.wait_all(total, tag)
+
     def test_every_line_once(self):
         server = self.server()
         client = self.client()
-        w = Writer(self.input, 20000, 20000)
-        w.start()
-        w.join()
-        self.wait_all(20000)
+        self.write_all(20000, 20000)
         self.stop_ok(client)
         stats = self.stop_ok(server)
         self.check(20000)
@@ -244,6 +248,27 @@ class FerryTest(h.ServerTest):
         with open(os.path.join(self.path("server-state"), "journal")) as f:
             marks = [line for line in f.read().split("\n") if line.startswith("mark ")]
             self.assertEqual(len(marks), 2, "one mark per origin stream")
+
+    def test_max_streams_forgets_idle_streams(self):
+        """max-streams(1): a second client's stream takes the place of the
+        first one's once that client is gone (its mark is forgotten), instead
+        of being refused for good."""
+        server = self.server("max-streams(1)")
+        client = self.client()
+        self.write_all(3000, 3000)
+        self.stop_ok(client)
+        other = self.path("other.log")
+        open(other, "w").close()
+        c2 = self.client("client2", other)
+        self.write_all(3000, 3000, other, "M")
+        self.stop_ok(c2)
+        self.stop_ok(server)
+        self.check(3000)
+        self.check(3000, tag="M")
+        with open(os.path.join(self.path("client2-state"), "node-id"), "rb") as f:
+            c2_id = f.read().hex()
+        self.assertEqual(self.journal_marks("server"), [f"ferry:{c2_id}:{b's_app'.hex()}"])
+        self.assertIn("max-streams(1) reached", server.stderr)
 
     def journal_marks(self, name):
         with open(os.path.join(self.path(name + "-state"), "journal")) as f:
