@@ -378,12 +378,25 @@ class FerrySource : public Source {
       m.source_id = source_id;
       m.origin = s.origin;
       m.origin_seq = b.seq;
+      cut_to_size(m);
       if (m.get(Field::kHostFrom).empty()) m.set(Field::kHostFrom, c->peer);
     }
     s.received = b.seq;
     s.used_ms = uv_now(loop_);
     host_->mark_position(static_cast<uint32_t>(it->second), b.seq);
     host_->commit();
+  }
+
+  // log-msg-size() holds for messages that arrive parsed too: a longer
+  // MESSAGE is cut, marked truncated and counted (the sender's limit may
+  // be larger than this receiver's).
+  void cut_to_size(LogMessage& m) {
+    std::string_view text = m.get(Field::kMessage);
+    if (text.size() <= cfg_.log_msg_size) return;
+    cut_.assign(text.substr(0, cfg_.log_msg_size));  // a copy: set() may move the buffer text points into
+    m.set(Field::kMessage, cut_);
+    m.flags |= kFlagTruncated;
+    Counters::add(counters.dropped_too_long);
   }
 
   // A peer that breaks the protocol: ERROR, close, count.
@@ -505,6 +518,7 @@ class FerrySource : public Source {
   std::vector<OriginStream> streams_;  // index = the stream of mark_position()
   MessageBatch decoded_;
   std::string raw_;
+  std::string cut_;  // scratch: a MESSAGE cut at log-msg-size()
   std::vector<char> read_buf_ = std::vector<char>(65536);
   uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0, forgotten_ = 0;
 };
@@ -519,8 +533,9 @@ class FerrySourceDriver : public SourceDriver {
   FerrySourceConfig cfg_;
 };
 
-std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildContext&) {
+std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildContext& ctx) {
   FerrySourceConfig c;
+  c.log_msg_size = static_cast<size_t>(ctx.options.log_msg_size);
   std::string s;
   if (r.string("ip", &s)) c.ip = s;
   int64_t n;
@@ -532,6 +547,7 @@ std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildCon
   if (r.integer("max-batch-messages", &n, 1, 1000000)) c.max_batch_messages = static_cast<uint32_t>(n);
   if (r.integer("max-streams", &n, 1, 10000000)) c.max_streams = static_cast<uint32_t>(n);
   r.yesno("compression", &c.compress);
+  if (r.integer("log-msg-size", &n, 64, 256 * 1024 * 1024)) c.log_msg_size = static_cast<size_t>(n);
   if (!r.positional().empty()) {
     r.take_positional();
     r.diag()->error(r.positional()[0]->loc, "unexpected value '" + r.positional()[0]->value + "' in " + r.what(),

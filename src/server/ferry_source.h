@@ -25,6 +25,7 @@ struct FerrySourceConfig {
   uint32_t max_batch_messages = 4096;
   uint32_t max_streams = 10000;              // origin streams remembered in all
   bool compress = true;                      // accept zstd
+  size_t log_msg_size = 65536;               // MESSAGE longer than this is cut (truncated, counted)
 };
 
 void register_ferry_source(DriverRegistry& registry);

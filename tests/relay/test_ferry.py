@@ -270,6 +270,21 @@ class FerryTest(h.ServerTest):
         self.assertEqual(self.journal_marks("server"), [f"ferry:{c2_id}:{b's_app'.hex()}"])
         self.assertIn("max-streams(1) reached", server.stderr)
 
+    def test_log_msg_size_cuts_decoded_messages(self):
+        """The receiver's log-msg-size() holds for messages that arrive
+        parsed: a longer MESSAGE is cut there and counted as truncated."""
+        server = self.server("log-msg-size(100)")
+        client = self.client()
+        with open(self.input, "a") as f:
+            f.write("L00000000 " + "y" * 2000 + "\n")
+            f.write("L00000001 short\n")
+        self.wait_all(2)
+        self.stop_ok(client)
+        stats = self.stop_ok(server)
+        lines = h.read_lines(self.out)
+        self.assertEqual(lines, ["L00000000 " + "y" * 90, "L00000001 short"])
+        self.assertEqual(h.source_totals(stats)["truncated"], 1)
+
     def journal_marks(self, name):
         with open(os.path.join(self.path(name + "-state"), "journal")) as f:
             return [line.split(" ", 2)[2] for line in f.read().split("\n") if line.startswith("mark ")]
