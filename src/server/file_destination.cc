@@ -127,7 +127,7 @@ class FileDestination : public Destination {
     in_flush_ = true;
     for (OpenFile* f : dirty_) {
       write_out(f);
-      if ((cfg_.fsync || journaled()) && f->fd >= 0) fsync(f->fd);
+      if ((cfg_.fsync || journaled()) && f->fd >= 0 && fsync(f->fd) != 0) sync_failed(f);
       if (journaled()) note_length(f, flush_seq);
       f->dirty = false;
     }
@@ -181,6 +181,7 @@ class FileDestination : public Destination {
     std::list<OpenFile*>::iterator lru;
     uint64_t length_at_open = 0;  // journaled outputs: see note_length()
     bool noted = false;
+    bool sync_reported = false;
     // pipe() only: bytes the FIFO has not taken yet, their lines, the
     // oldest flush number they belong to, the last time the FIFO took
     // something, and the poll that waits for room.
@@ -196,6 +197,16 @@ class FileDestination : public Destination {
   // `seq`, and first, once per open, the length it had before this run
   // wrote to it (after the flush before), so that a crash before the
   // acknowledgement cuts it back to there.
+  // fsync() failed (EIO, ENOSPC on some file systems): what the page
+  // cache holds may never reach the disk.  Counted and reported once per
+  // file; a crash of the machine can then lose acknowledged lines.
+  void sync_failed(OpenFile* f) {
+    Counters::add(counters.errors);
+    if (f->sync_reported) return;
+    f->sync_reported = true;
+    if (internal_log) internal_log(3, "cannot fsync " + f->path + ": " + strerror(errno));
+  }
+
   bool journaled() const { return journal && cfg_.kind == FileDestinationConfig::Kind::kFile; }
 
   void note_length(OpenFile* f, uint64_t seq) {
@@ -280,7 +291,7 @@ class FileDestination : public Destination {
     stop_poll(f);
     if (journaled()) {
       // Lines delivered since the last flush belong to the next one.
-      fsync(f->fd);
+      if (f->fd >= 0 && fsync(f->fd) != 0) sync_failed(f);
       note_length(f, f->dirty ? flush_seq + 1 : flush_seq);
     }
     if (f->dirty) {
