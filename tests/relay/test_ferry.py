@@ -358,6 +358,52 @@ class FerryTest(SanitizerChecks, h.ServerTest):
         self.stop_ok(other)
         self.assertIn("ack-timeout", client.stderr)
 
+    def test_load_balance_streams_stick_then_fail_over(self):
+        """load-balance(yes) with two servers: the client's two streams (two
+        source blocks) go one to each server and stay there; when one server
+        stops, its stream fails over to the other.  Every line once over
+        both servers."""
+        other_out = self.path("other.log")
+        a = self.server()
+        b = self.lf("other", server_conf(self.port, other_out, ip="127.0.0.2"))
+        h.wait_until(lambda: listening_on("127.0.0.2", self.port), what="the second server to listen", proc=b.proc)
+        second = self.path("second.log")
+        open(second, "w").close()
+        conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
+                f"source s_app {{ file({h.config_string(self.input)} follow-freq(1)); }};\n"
+                f"source s_second {{ file({h.config_string(second)} follow-freq(1)); }};\n"
+                f"destination d_ferry {{ ferry(\"127.0.0.1\" port({self.port}) failover(servers(\"127.0.0.2\"))"
+                f" load-balance(yes) time-reopen(1)); }};\n"
+                f"log {{ source(s_app); source(s_second); destination(d_ferry); }};\n")
+        client = self.lf("client", conf)
+        wl, wm = Writer(self.input, 5000, 5000), Writer(second, 5000, 5000, tag="M")
+        wl.start()
+        wm.start()
+        wl.join()
+        wm.join()
+
+        def tags(path):
+            return {line[0] for line in h.read_lines(path) if line[:1] in ("L", "M")}
+
+        h.wait_until(lambda: len(seqs(self.out)) + len(seqs(other_out)) + len(seqs(self.out, "M")) +
+                     len(seqs(other_out, "M")) >= 10000, 60, what="the first 10000 lines")
+        self.assertEqual(len(tags(self.out)), 1, "one stream per server")
+        self.assertEqual(tags(self.out) | tags(other_out), {"L", "M"})
+        on_b = tags(other_out).pop()
+        self.stop_ok(b)
+        w = Writer(second if on_b == "M" else self.input, 8000, 5000, tag=on_b)
+        w.written = 5000  # numbers go on after the first 5000
+        w.start()
+        w.join()
+        h.wait_until(lambda: len(set(seqs(self.out, on_b)) | set(seqs(other_out, on_b))) >= 8000, 60,
+                     what=f"the {on_b} lines after the failover")
+        self.stop_ok(client)
+        self.stop_ok(a)
+        for tag in ("L", "M"):
+            got = seqs(self.out, tag) + seqs(other_out, tag)
+            self.assertEqual(sorted(got), list(range(8000 if tag == on_b else 5000)), f"{tag} lines once")
+        self.assertEqual(tags(self.out), {"L", "M"}, "the failed-over stream went on at the first server")
+
     def test_paused_receiver_is_not_left(self):
         """A receiver whose output does not take anything (a FIFO nobody
         reads) fills its queue and stops reading; it then sends PINGs, so the
