@@ -359,7 +359,7 @@ class FerryDestination : public Destination, private LinkEvents {
         StreamState st;
         if (se.phase != Phase::kReady || !decode_stream_state(p, &st) || !own_stream(se, st.stream))
           return protocol_error(l, "unexpected or malformed STREAM_STATE");
-        stream_state(streams_[st.stream], st.hwm, st.received);
+        stream_state(streams_[st.stream], st);
         pump(se);
         return true;
       }
@@ -409,7 +409,8 @@ class FerryDestination : public Destination, private LinkEvents {
   // accepted (maybe not durable yet); new numbers must be above it, or they
   // would collide with batches of an earlier run of this sender (a crash)
   // that the receiver still has in flight.
-  void stream_state(Stream& s, uint64_t hwm, uint64_t received) {
+  void stream_state(Stream& s, const StreamState& st) {
+    uint64_t hwm = st.hwm, received = st.received;
     s.ready = true;
     s.sent = 0;
     // A forwarded stream keeps the origin's numbers: the receiver drops
@@ -420,7 +421,9 @@ class FerryDestination : public Destination, private LinkEvents {
       if (s.next_seq != 0)
         report(4, "stream " + s.name + ": the receiver has batches up to " + std::to_string(received) +
                       ", above what this sender numbered; unacknowledged batches are renumbered after it");
-      s.next_seq = received + 1;
+      // Afresh (this sender restarted): after fresh_after, which a relay
+      // that restarted sets above what it may have forwarded before.
+      s.next_seq = (s.next_seq == 0 ? st.fresh_after : received) + 1;
       for (auto& b : s.batches) b.seq = s.next_seq++;
       return;
     }

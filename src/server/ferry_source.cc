@@ -36,6 +36,9 @@ using namespace ferry;
 
 constexpr uint64_t kHelloTimeoutMs = 10000;
 constexpr const char* kMarkPrefix = "ferry:";  // of the streams' marks in the journal
+// window() of a ferry() source is at most this (a sender never has more
+// batches of a stream outstanding).
+constexpr uint64_t kMaxWindow = 100000;
 
 std::string hex(std::string_view bytes) {
   static const char kHex[] = "0123456789abcdef";
@@ -83,6 +86,13 @@ struct OriginStream {
   bool ack_due = false;       // in acks_due_
   uint32_t origin = 0;        // its number in the engine's OriginTable (LogMessage::origin)
   uint64_t used_ms = 0;       // last opened or sent to (0: not in this run)
+  // For a stream known from the journal (an earlier run): its mark plus
+  // the most batches a sender can have had outstanding.  What this node
+  // handed on in its earlier run (a relay: forwarded upstream, maybe
+  // acknowledged there) is at or below it, so a sender that numbers the
+  // stream afresh after its own restart numbers above it: its new batches
+  // never collide upstream with different old ones.
+  uint64_t fresh_after = 0;
 };
 
 class FerrySource : public Source {
@@ -283,13 +293,13 @@ class FerrySource : public Source {
         size_t idx = find_stream(key);
         if (idx == streams_.size()) {
           if (streams_.size() < cfg_.max_streams) {
-            streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0});
+            streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0, 0});
           } else {
             idx = least_recently_used_idle_stream();
             if (idx == streams_.size())
               return garbage(c, kErrLimit, "too many streams (every one of max-streams() is in use)");
             forget_stream(idx);
-            streams_[idx] = OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0};
+            streams_[idx] = OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0, 0};
           }
         }
         OriginStream& s = streams_[idx];
@@ -304,7 +314,7 @@ class FerrySource : public Source {
         s.conn_stream = so.stream;
         c->streams[so.stream] = idx;
         if (c->streams.size() > cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-        encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received});
+        encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received, s.fresh_after});
         return;
       }
       case FrameType::kBatch:
@@ -369,7 +379,7 @@ class FerrySource : public Source {
       ++gaps_;
       host_->internal_log(4, "ferry(): stream " + s.source + " from " + c->peer + " skipped from " +
                                  std::to_string(s.received) + " to " + std::to_string(b.seq) +
-                                 " (the sender lost batches)");
+                                 " (the sender lost batches, or numbered afresh after a restart)");
     }
     for (size_t i = 0; i < decoded_.size(); ++i) {
       LogMessage& m = host_->next_message();
@@ -500,7 +510,7 @@ class FerrySource : public Source {
       if (!name.starts_with(kMarkPrefix)) continue;
       std::string key = name.substr(std::strlen(kMarkPrefix));
       if (find_stream(key) != streams_.size()) continue;
-      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0, 0});
+      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0, 0, hwm + kMaxWindow});
     }
   }
 
@@ -541,7 +551,7 @@ std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildCon
   int64_t n;
   if (r.integer("port", &n, 1, 65535)) c.port = static_cast<int>(n);
   if (r.integer("max-connections", &n, 1, 100000)) c.max_connections = static_cast<int>(n);
-  if (r.integer("window", &n, 1, 100000)) c.window = static_cast<uint32_t>(n);
+  if (r.integer("window", &n, 1, static_cast<int64_t>(kMaxWindow))) c.window = static_cast<uint32_t>(n);
   if (r.integer("max-frame-bytes", &n, 4096, 1 << 30)) c.max_frame_bytes = static_cast<uint32_t>(n);
   if (r.integer("max-batch-bytes", &n, 4096, 1 << 30)) c.max_batch_bytes = static_cast<uint32_t>(n);
   if (r.integer("max-batch-messages", &n, 1, 1000000)) c.max_batch_messages = static_cast<uint32_t>(n);

@@ -260,6 +260,37 @@ class FerryTest(SanitizerChecks, h.ServerTest):
             marks = [line for line in f.read().split("\n") if line.startswith("mark ")]
             self.assertEqual(len(marks), 2, "one mark per origin stream")
 
+    def test_restarted_client_numbers_above_a_restarted_relay(self):
+        """A relay that restarted does not know how far upstream its earlier
+        run forwarded a stream; a client that restarts too must not reuse
+        those numbers (the server would drop its new, different batches).
+        The relay's STREAM_STATE says to number afresh above its mark plus
+        the largest window: the server's mark jumps past it, and every line
+        is stored once."""
+        relay_port = h.free_port()
+        server = self.server()
+        relay = self.lf("relay", relay_conf(relay_port, self.port))
+        h.wait_until(lambda: h.tcp_listening(relay_port), what="the relay to listen", proc=relay.proc)
+        client = self.lf("client", client_conf(self.input, relay_port))
+        self.write_all(3000, 3000)
+        self.stop_ok(client)
+        self.stop_ok(relay)
+        relay = self.lf("relay", relay_conf(relay_port, self.port))
+        h.wait_until(lambda: h.tcp_listening(relay_port), what="the relay to listen", proc=relay.proc)
+        client = self.lf("client", client_conf(self.input, relay_port))
+        w = Writer(self.input, 6000, 3000)
+        w.written = 3000
+        w.start()
+        w.join()
+        self.wait_all(6000)
+        for lf in (client, relay, server):
+            self.stop_ok(lf)
+        self.check(6000)
+        with open(os.path.join(self.path("server-state"), "journal")) as f:
+            marks = [int(line.split(" ")[1]) for line in f.read().split("\n") if line.startswith("mark ")]
+        self.assertEqual(len(marks), 1)
+        self.assertGreater(marks[0], 100000, "numbered afresh above the restarted relay's mark + window")
+
     def test_max_streams_forgets_idle_streams(self):
         """max-streams(1): a second client's stream takes the place of the
         first one's once that client is gone (its mark is forgotten), instead
