@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/delivery_journal.h"
+
 namespace logferry {
 
 uint64_t fnv1a64(const void* data, size_t len) {
@@ -185,36 +187,7 @@ bool PositionStore::save(std::string* error) {
   }
   text += "\n ]\n}\n";
   std::string final_path = file_in(dir_);
-  std::string tmp = final_path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    *error = "cannot write " + tmp + ": " + strerror(errno);
-    return false;
-  }
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *error = "cannot write " + tmp + ": " + strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || ::close(fd) != 0) {
-    *error = "cannot sync " + tmp + ": " + strerror(errno);
-    return false;
-  }
-  if (rename(tmp.c_str(), final_path.c_str()) != 0) {
-    *error = "cannot rename " + tmp + ": " + strerror(errno);
-    return false;
-  }
-  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    ::close(dfd);
-  }
+  if (!write_file_durably(final_path, text, error)) return false;
   dirty_ = false;
   return true;
 }

@@ -1,5 +1,8 @@
 #include "core/engine.h"
 
+#include "core/delivery_journal.h"
+#include "core/origin_table.h"
+
 #include <signal.h>
 #include <unistd.h>
 #include <uv.h>
@@ -68,12 +71,13 @@ class Engine::Impl {
     std::string name;
     std::unique_ptr<Source> source;
     bool flow_control = false;
+    bool whole_batches = false;  // Source::keeps_batches_whole()
     bool paused = false;
     Batch* batch = nullptr;
     Timestamp now;
 
     LogMessage& next_message() override {
-      if (batch && batch->messages.size() >= kBatchSize) commit();
+      if (batch && batch->messages.size() >= kBatchSize && !whole_batches) commit();
       ensure_batch();
       if (batch->messages.empty()) now = now_in(*TimeZone::local());
       LogMessage& m = batch->messages.add();
@@ -104,6 +108,8 @@ class Engine::Impl {
     }
     void internal_log(int severity, const std::string& text) override { engine->internal_log(severity, text); }
     const std::string& persist_dir() const override { return engine->cfg_->options.persist_dir; }
+    DeliveryJournal* journal() override { return source->journals_outputs() ? engine->journal_.get() : nullptr; }
+    OriginTable* origins() override { return &engine->origins_; }
   };
 
   Batch* take_free_batch(int def) {
@@ -201,12 +207,33 @@ class Engine::Impl {
 
   // Input thread: tells sources which of their positions were taken by
   // every destination.
+  // Marks that journaling sources set are committed to the journal, with
+  // the output lengths of the newest flush acknowledged, once per round.
   void dispatch_acks(std::vector<PendingAck>& acked) {
+    uint64_t newest = 0;
+    bool journaled = false;
     for (auto& a : acked) {
       auto* rt = static_cast<SourceRuntime*>(a.origin);
       for (const auto& [stream, pos] : a.marks) rt->source->acknowledged(stream, pos);
+      newest = std::max(newest, a.seq);
+      journaled |= rt->source->journals_outputs();
     }
     acked.clear();
+    if (!journaled) return;
+    if (journal_->dirty()) {
+      std::string err;
+      if (!journal_->commit(newest, &err)) {
+        // Not durable: nothing is acknowledged to the peers until a later
+        // commit succeeds (they wait, then resend).
+        if (!journal_failed_) internal_log(3, "cannot commit the delivery journal: " + err);
+        journal_failed_ = true;
+        return;
+      }
+      if (journal_failed_) internal_log(5, "the delivery journal is written again");
+      journal_failed_ = false;
+    }
+    for (auto& s : sources_)
+      if (s->source->journals_outputs()) s->source->journal_committed();
   }
 
   // The batch sequence number through which every destination that
@@ -505,6 +532,9 @@ class Engine::Impl {
   uint64_t blocked_since_ = 0;            // output thread: when the front batch began to wait (0: not)
   std::vector<std::vector<const Destination*>> reachable_;  // per source block: destinations its paths reach
   std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all
+  std::unique_ptr<DeliveryJournal> journal_;  // see core/delivery_journal.h
+  OriginTable origins_;                       // see core/origin_table.h
+  bool journal_failed_ = false;
 
   std::deque<Batch*> queue_;
   std::vector<Batch*> free_;
@@ -540,12 +570,48 @@ bool Engine::Impl::start() {
     }
   }
 
+  for (size_t s = 0; s < cfg_->sources.size(); ++s) {
+    const auto& def = cfg_->sources[s];
+    for (size_t k = 0; k < def.drivers.size(); ++k) {
+      auto rt = std::make_unique<SourceRuntime>();
+      rt->engine = this;
+      rt->def = static_cast<int>(s);
+      rt->name = def.name + "#" + std::to_string(k) + " " + def.drivers[k]->describe();
+      rt->source = def.drivers[k]->create();
+      rt->flow_control = flow[s] || rt->source->always_flow_controlled();
+      rt->whole_batches = rt->source->keeps_batches_whole();
+      if (def.drivers[k]->describe().starts_with("internal()")) internal_ = static_cast<int>(sources_.size());
+      sources_.push_back(std::move(rt));
+    }
+  }
+  // What the receiving sources acknowledged survives a crash; outputs
+  // written after it are cut back (their senders send it again).
+  journal_ = std::make_unique<DeliveryJournal>(cfg_->options.persist_dir);
+  {
+    std::string err;
+    if (!journal_->load(&err)) {
+      fprintf(stderr, "logferry: %s (move it away to start without it)\n", err.c_str());
+      return false;
+    }
+    bool journaling = false;
+    for (const auto& rt : sources_) journaling |= rt->source->journals_outputs();
+    if (journaling) {
+      journal_->cut_outputs([this](const std::string& what) { internal_log(4, what); });
+    } else if (journal_->forget_lengths() && !journal_->commit(0, &err)) {
+      // Lengths of a run with ferry() sources are stale once files grow
+      // without them: never cut by a later run.
+      fprintf(stderr, "logferry: %s\n", err.c_str());
+      return false;
+    }
+  }
+
   for (const auto& def : cfg_->destinations) {
     std::vector<std::unique_ptr<Destination>> ds;
     for (const auto& drv : def.drivers) {
       auto d = drv->create();
       d->internal_log = [this](int severity, const std::string& text) { internal_log(severity, text); };
       d->persist_dir = cfg_->options.persist_dir;
+      d->origins = &origins_;
       for (const auto& s : cfg_->sources) d->source_names.push_back(s.name);
       std::string err;
       if (!d->open(&out_loop_, &err)) {
@@ -563,18 +629,13 @@ bool Engine::Impl::start() {
       for (const LogPath* p : *list) collect_destinations(*p, &reachable_[s]);
   }
 
-  for (size_t s = 0; s < cfg_->sources.size(); ++s) {
-    const auto& def = cfg_->sources[s];
-    for (size_t k = 0; k < def.drivers.size(); ++k) {
-      auto rt = std::make_unique<SourceRuntime>();
-      rt->engine = this;
-      rt->def = static_cast<int>(s);
-      rt->name = def.name + "#" + std::to_string(k) + " " + def.drivers[k]->describe();
-      rt->source = def.drivers[k]->create();
-      rt->flow_control = flow[s] || rt->source->always_flow_controlled();
-      if (def.drivers[k]->describe().starts_with("internal()")) internal_ = static_cast<int>(sources_.size());
-      sources_.push_back(std::move(rt));
-    }
+  // Destinations that a journaling source reaches journal their outputs.
+  for (const auto& rt : sources_) {
+    if (!rt->source->journals_outputs()) continue;
+    const auto& reached = reachable_[static_cast<size_t>(rt->def)];
+    for (auto& ds : dests_)
+      for (auto& d : ds)
+        if (std::find(reached.begin(), reached.end(), d.get()) != reached.end()) d->journal = journal_.get();
   }
   for (auto& rt : sources_) {
     std::string err;

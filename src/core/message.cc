@@ -19,6 +19,8 @@ void LogMessage::clear() {
   flags = 0;
   stamp = Timestamp{};
   received = Timestamp{};
+  origin = 0;
+  origin_seq = 0;
 }
 
 Span LogMessage::set_raw(std::string_view raw) {

@@ -133,6 +133,12 @@ class LogMessage {
   uint32_t flags = 0;
   Timestamp stamp;        // when the event happened (from the header)
   Timestamp received;     // when logferry received it
+  // Messages a ferry() source received: their origin stream (a number of
+  // the engine's OriginTable; 0: none, the message started here) and the
+  // sequence number of the origin's batch that carried them.  A relay's
+  // ferry() destination forwards them as that stream's batch.
+  uint32_t origin = 0;
+  uint64_t origin_seq = 0;
 
  private:
   std::string buf_;

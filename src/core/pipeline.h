@@ -16,6 +16,9 @@ typedef struct uv_loop_s uv_loop_t;
 
 namespace logferry {
 
+class DeliveryJournal;
+class OriginTable;
+
 // Per-component counters.  Each is written by one thread (relaxed atomics:
 // no lock, no contention) and read by the stats printer.
 struct Counters {
@@ -53,6 +56,13 @@ class SourceHost {
   // Where sources keep state across restarts (options { persist-dir(); }
   // or `logferry run --persist-dir`).
   virtual const std::string& persist_dir() const = 0;
+  // The engine's delivery journal (core/delivery_journal.h), for sources
+  // whose journals_outputs() is true; nullptr for others.  Marks set in it
+  // from acknowledged() are committed, together with the lengths of the
+  // output files holding those messages, before journal_committed().
+  virtual DeliveryJournal* journal() { return nullptr; }
+  // The engine's table of origin streams (LogMessage::origin).
+  virtual OriginTable* origins() { return nullptr; }
 };
 
 // A running source.  Created from its config by the engine, it lives on the
@@ -72,6 +82,17 @@ class Source {
   virtual bool always_flow_controlled() const { return false; }
   // See SourceHost::mark_position().  Called on the input loop, in order.
   virtual void acknowledged(uint32_t /*stream*/, uint64_t /*position*/) {}
+  // A source whose acknowledgements promise durability to a peer (ferry()):
+  // the file destinations it reaches fsync what they write and journal
+  // their lengths, and SourceHost::journal() is there for its marks.
+  virtual bool journals_outputs() const { return false; }
+  // After a round of acknowledged() calls, once the marks set in the
+  // journal (and the output lengths that go with them) are durable.
+  virtual void journal_committed() {}
+  // Whether what the source fills between two commits must reach the log
+  // paths as one batch, however large (a ferry() batch: a relay forwards
+  // it as one).  Others are cut into batches of a bounded size.
+  virtual bool keeps_batches_whole() const { return false; }
   // Called once at shutdown, after every destination was flushed and closed
   // and the last acknowledgements were delivered (e.g. to save positions).
   virtual void drained() {}
@@ -116,6 +137,13 @@ class Destination {
   // that keep per-origin state (ferry()).
   std::string persist_dir;
   std::vector<std::string> source_names;
+  // Set before open() for destinations that a journals_outputs() source
+  // reaches: a file destination then fsyncs every file it wrote in a flush
+  // and notes its length (DeliveryJournal::note_length) after it.
+  DeliveryJournal* journal = nullptr;
+  // Also set before open(): the engine's table of origin streams, for
+  // destinations that forward messages by origin (ferry()).
+  OriginTable* origins = nullptr;
 };
 
 }  // namespace logferry

@@ -120,6 +120,8 @@ class BufferedDestination : public Destination {
     inner_->internal_log = internal_log;
     inner_->persist_dir = persist_dir;
     inner_->source_names = source_names;
+    inner_->journal = journal;
+    inner_->origins = origins;  // replayed records carry no origin yet (docs/protocol.md)
     if (!inner_->open(loop, error)) return false;
     loop_ = loop;
     uv_timer_init(loop_, &timer_);

@@ -276,6 +276,7 @@ void encode_stream_state(std::string* out, const StreamState& s) {
   put_u32(out, s.stream);
   put_u64(out, s.hwm);
   put_u64(out, std::max(s.received, s.hwm));
+  put_u64(out, std::max({s.fresh_after, s.received, s.hwm}));
   finish_frame(out, at);
 }
 
@@ -284,7 +285,8 @@ bool decode_stream_state(std::string_view p, StreamState* s) {
   s->stream = r.u32();
   s->hwm = r.u64();
   s->received = r.left() >= 8 ? r.u64() : s->hwm;
-  return !r.bad() && s->received >= s->hwm;
+  s->fresh_after = r.left() >= 8 ? r.u64() : s->received;
+  return !r.bad() && s->received >= s->hwm && s->fresh_after >= s->received;
 }
 
 void encode_batch(std::string* out, const BatchHeader& b, uint8_t flags, std::string_view body) {

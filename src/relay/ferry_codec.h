@@ -127,6 +127,10 @@ struct StreamState {
   // Appended to version 1's payload: the highest seq the receiver has
   // accepted (handed on, maybe not durable yet); hwm when absent.
   uint64_t received = 0;
+  // Appended after `received`: a sender that numbers the stream afresh (it
+  // restarted) numbers after this; `received` when absent.  A relay that
+  // restarted sets it above what it may have forwarded in its earlier run.
+  uint64_t fresh_after = 0;
 };
 // BATCH without its body: decode_batch_header() points *body at it.
 struct BatchHeader {

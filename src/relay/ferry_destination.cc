@@ -2,7 +2,9 @@
 // thread's loop.
 //
 // deliver() encodes each message into the open batch of its stream (one
-// stream per source block); flush() closes every open batch, numbered with
+// stream per source block, and on a relay one per origin stream of the
+// messages its ferry() sources received: those keep the origin's identity
+// and batch numbers, see docs/protocol.md "Relays"); flush() closes every open batch, numbered with
 // the engine's flush number, and sends what the window allows.  A batch
 // stays in its stream's window until the receiver's ACK covers it; after a
 // reconnect the streams are opened again and everything above the
@@ -20,6 +22,7 @@
 #include <deque>
 #include <map>
 
+#include "core/origin_table.h"
 #include "relay/connection.h"
 #include "relay/ferry_codec.h"
 #include "relay/node_id.h"
@@ -42,23 +45,48 @@ struct OutBatch {
   std::string raw;         // the encoded messages, uncompressed
 };
 
-// One origin stream: the messages of one source block.
+// One origin stream: the messages of one source block of this node, or
+// (on a relay) of one stream of another node, forwarded under its identity
+// and with its numbers.
 struct Stream {
   uint16_t source_id = 0;
+  uint32_t origin = 0;         // LogMessage::origin of its messages (0: they started here)
+  OriginStreamId id;           // what STREAM_OPEN names
   std::string name;
-  uint64_t next_seq = 0;       // 0 until the first STREAM_STATE tells where the receiver is
+  uint64_t next_seq = 0;       // 0 until the first STREAM_STATE tells where the receiver is (own streams)
   std::deque<OutBatch> batches;  // unacknowledged, oldest first; the last may be open
   bool open_batch = false;     // batches.back() still takes messages
   size_t sent = 0;             // batches[0, sent) were sent on the current connection
+  size_t session = 0;          // the connection it goes by (sessions_), for good
   bool opened = false;         // STREAM_OPEN sent on the current connection
   bool ready = false;          // STREAM_STATE received on the current connection
+};
+
+enum class Phase { kDown, kHello, kReady };
+
+// One connection slot and its protocol state.  A destination has one (its
+// link moves through the servers on failure) or, with load-balance(yes),
+// one per server, each preferring its own server and failing over to the
+// next; a stream goes by one session for good, so it sticks to one server
+// while that is up.
+struct Session {
+  explicit Session(int level) : compressor(level), reader(kDefaultMaxFrameBytes) {}
+  size_t index = 0;
+  std::unique_ptr<ServerLink> link;
+  Phase phase = Phase::kDown;
+  Welcome welcome;
+  bool zstd = false;
+  Compressor compressor;
+  FrameReader reader;
+  std::string out;             // frames waiting for the connection's write
+  uint64_t last_heard_ms = 0;  // the receiver's last frame (or when an answer became owed)
+  bool ping_sent = false;      // a PING waits for its PONG
 };
 
 class FerryDestination : public Destination, private LinkEvents {
  public:
   explicit FerryDestination(const FerryDestinationConfig& c)
-      : cfg_(c), name_(describe_ferry_destination(c)), compressor_(c.compress_level),
-        reader_(kDefaultMaxFrameBytes) {
+      : cfg_(c), name_(describe_ferry_destination(c)) {
     for (const auto& s : cfg_.link.servers) peers_.push_back(host_port(s, cfg_.link.port));
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
@@ -85,7 +113,7 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   void deliver(const LogMessage& msg) override {
-    Stream& s = stream_for(msg.source_id);
+    Stream& s = stream_for(msg);
     if (done_ || s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows) {
       Counters::add(counters.dropped_queue_full);
       if (!dropping_) {
@@ -96,10 +124,14 @@ class FerryDestination : public Destination, private LinkEvents {
       }
       return;
     }
+    // A forwarded stream's batch is the origin's batch: one batch per
+    // origin number (the engine hands a ferry() batch over whole).
+    if (s.open_batch && s.origin && s.batches.back().seq != msg.origin_seq) s.open_batch = false;
     if (!s.open_batch) {
       s.batches.emplace_back();
       s.open_batch = true;
-      if (s.next_seq) s.batches.back().seq = s.next_seq++;
+      if (s.origin) s.batches.back().seq = msg.origin_seq;
+      else if (s.next_seq) s.batches.back().seq = s.next_seq++;
     }
     OutBatch& b = s.batches.back();
     encoder_.append(msg, &b.raw);
@@ -128,7 +160,7 @@ class FerryDestination : public Destination, private LinkEvents {
       finish_close();
       return;
     }
-    for (auto& l : links_) l->shut_down();
+    for (auto& se : sessions_) se.link->shut_down();
     grace_started_ms_ = last_progress_ms_ = uv_now(loop_);
     last_acked_ = acked_total_;
     uv_timer_start(&grace_timer_, [](uv_timer_t* t) { static_cast<FerryDestination*>(t->data)->grace_check(); },
@@ -139,7 +171,7 @@ class FerryDestination : public Destination, private LinkEvents {
   // for the receiver) makes flow-controlled sources wait.
   bool accepting() const override {
     for (const auto& s : streams_)
-      if (s.batches.size() >= window()) return false;
+      if (s.batches.size() >= window(sessions_[s.session])) return false;
     return true;
   }
 
@@ -151,18 +183,37 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
  private:
-  enum class Phase { kDown, kHello, kReady };
+  size_t window(const Session& se) const {
+    return std::max<size_t>(1, std::min<size_t>(cfg_.window, se.welcome.window));
+  }
 
-  size_t window() const { return std::max<size_t>(1, std::min<size_t>(cfg_.window, welcome_.window)); }
-
-  Stream& stream_for(uint16_t source_id) {
+  // The stream of a message: its origin's, or its source block's when it
+  // started here.  (A relay serves few origins per destination; a map
+  // would pay off only with many.)
+  Stream& stream_for(const LogMessage& msg) {
+    OriginStreamId origin;
+    bool forwarded = msg.origin != 0 && origins && origins->get(msg.origin, &origin);
+    uint32_t number = forwarded ? msg.origin : 0;
+    if (last_stream_ && last_stream_->origin == number && (number || last_stream_->source_id == msg.source_id))
+      return *last_stream_;
     for (auto& s : streams_)
-      if (s.source_id == source_id) return s;
+      if (s.origin == number && (number || s.source_id == msg.source_id)) return *(last_stream_ = &s);
     streams_.emplace_back();
     Stream& s = streams_.back();
-    s.source_id = source_id;
-    s.name = source_id < source_names.size() ? source_names[source_id] : "source" + std::to_string(source_id);
-    return s;
+    s.source_id = msg.source_id;
+    s.origin = number;
+    s.session = sessions_.empty() ? 0 : (streams_.size() - 1) % sessions_.size();
+    if (forwarded) {
+      s.id = std::move(origin);
+      s.name = s.id.source + " of " + (s.id.host.empty() ? "a peer" : s.id.host);
+    } else {
+      std::copy(node_id_.begin(), node_id_.end(), s.id.node.begin());
+      s.name = msg.source_id < source_names.size() ? source_names[msg.source_id]
+                                                    : "source" + std::to_string(msg.source_id);
+      s.id.source = s.name;
+      s.id.host = hostname_;
+    }
+    return *(last_stream_ = &s);
   }
 
   size_t unacknowledged() const {
@@ -177,6 +228,12 @@ class FerryDestination : public Destination, private LinkEvents {
     uv_timer_init(loop_, &grace_timer_);
     grace_timer_.data = this;
     ++outstanding_;
+    uv_timer_init(loop_, &live_timer_);
+    live_timer_.data = this;
+    ++outstanding_;
+    uint64_t every = std::max<uint64_t>(cfg_.ack_timeout_ms / 6, 100);
+    uv_timer_start(&live_timer_, [](uv_timer_t* t) { static_cast<FerryDestination*>(t->data)->check_alive(); }, every,
+                   every);
     LinkContext ctx;
     ctx.loop = loop_;
     ctx.cfg = &cfg_.link;
@@ -184,121 +241,145 @@ class FerryDestination : public Destination, private LinkEvents {
     ctx.counters = &link_counters_;
     ctx.outstanding = &outstanding_;
     ctx.reopen_ms = static_cast<uint64_t>(std::max<int64_t>(cfg_.link.time_reopen, 1)) * 1000;
-    std::vector<int> all;
-    for (size_t i = 0; i < cfg_.link.servers.size(); ++i) all.push_back(static_cast<int>(i));
+    // Failover: one session trying the servers in order.  Load balancing:
+    // session i tries server i first, then the ones after it.
+    size_t n = cfg_.load_balance ? cfg_.link.servers.size() : 1;
     LinkEvents* events = this;
-    links_.push_back(std::make_unique<ServerLink>(ctx, all, events));
-    links_[0]->start();
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<int> order;
+      for (size_t k = 0; k < cfg_.link.servers.size(); ++k)
+        order.push_back(static_cast<int>((i + k) % cfg_.link.servers.size()));
+      sessions_.emplace_back(cfg_.compress_level);
+      sessions_.back().index = i;
+      sessions_.back().link = std::make_unique<ServerLink>(ctx, order, events);
+    }
+    for (auto& se : sessions_) se.link->start();
   }
 
-  ServerLink* link() const { return links_.empty() ? nullptr : links_[0].get(); }
+  Session& session_of(const ServerLink& l) {
+    for (auto& se : sessions_)
+      if (se.link.get() == &l) return se;
+    return sessions_.front();  // not reached: every link is a session's
+  }
 
   // ---- sending ---------------------------------------------------------------
 
-  // Opens new streams and sends what the windows allow, then writes.
   void pump() {
-    if (phase_ == Phase::kReady) {
+    for (auto& se : sessions_) pump(se);
+  }
+
+  // Opens new streams and sends what the windows allow, then writes.
+  void pump(Session& se) {
+    if (se.phase == Phase::kReady) {
       for (size_t i = 0; i < streams_.size(); ++i) {
         Stream& s = streams_[i];
+        if (s.session != se.index) continue;
         if (!s.opened) {
           StreamOpen so;
           so.stream = static_cast<uint32_t>(i);
-          std::copy(node_id_.begin(), node_id_.end(), so.origin);
-          so.source = s.name;
-          so.host = hostname_;
-          encode_stream_open(&out_, so);
+          std::copy(s.id.node.begin(), s.id.node.end(), so.origin);
+          so.source = s.id.source;
+          so.host = s.id.host;
+          encode_stream_open(&se.out, so);
           s.opened = true;
         }
         if (!s.ready) continue;
-        while (s.sent < s.batches.size() && s.sent < window()) {
+        while (s.sent < s.batches.size() && s.sent < window(se)) {
           const OutBatch& b = s.batches[s.sent];
           if (s.open_batch && s.sent + 1 == s.batches.size()) break;  // still filling
-          if (!send_batch(static_cast<uint32_t>(i), b)) return;
+          if (!send_batch(se, static_cast<uint32_t>(i), b)) return;
           ++s.sent;
         }
       }
     }
-    write_out();
+    write_out(se);
   }
 
-  bool send_batch(uint32_t stream, const OutBatch& b) {
+  bool send_batch(Session& se, uint32_t stream, const OutBatch& b) {
     BatchHeader h{stream, b.seq, b.count, static_cast<uint32_t>(b.raw.size())};
-    if (!zstd_) {
-      encode_batch(&out_, h, 0, b.raw);
+    if (!se.zstd) {
+      encode_batch(&se.out, h, 0, b.raw);
       return true;
     }
     body_.clear();
     std::string err;
-    if (!compressor_.compress(b.raw, &body_, &err)) {
+    if (!se.compressor.compress(b.raw, &body_, &err)) {
       report(3, "compression failed: " + err + "; reconnecting");
-      if (link()) link()->reconnect("compression failed");
+      se.link->reconnect("compression failed");
       return false;
     }
-    encode_batch(&out_, h, kBatchFlagZstd, body_);
+    encode_batch(&se.out, h, kBatchFlagZstd, body_);
     return true;
   }
 
-  void write_out() {
-    ServerLink* l = link();
-    if (out_.empty() || !l || !l->up() || l->writing()) return;
+  void write_out(Session& se) {
+    ServerLink* l = se.link.get();
+    if (se.out.empty() || !l->up() || l->writing()) return;
     Connection* c = l->conn();
     if (!c->peer_alive()) return;
-    c->write(out_, 0, 0);
+    c->write(se.out, 0, 0);
   }
 
   // ---- receiving -------------------------------------------------------------
 
   void link_data(ServerLink& l, std::string_view bytes) override {
-    reader_.feed(bytes);
+    Session& se = session_of(l);
+    se.last_heard_ms = uv_now(loop_);
+    se.reader.feed(bytes);
     FrameHeader h;
     std::string_view p;
     int n;
-    while ((n = reader_.next(&h, &p)) == 1) {
+    while ((n = se.reader.next(&h, &p)) == 1) {
       // False, or a write that found the connection broken: the rest of
       // what it sent is moot.
-      if (!handle_frame(h, p) || phase_ == Phase::kDown) return;
+      if (!handle_frame(se, h, p) || se.phase == Phase::kDown) return;
     }
-    if (n < 0) protocol_error(l, reader_.error());
+    if (n < 0) protocol_error(l, se.reader.error());
+  }
+
+  // Whether `n` names a stream this session opened.
+  bool own_stream(const Session& se, uint32_t n) const {
+    return n < streams_.size() && streams_[n].session == se.index && streams_[n].opened;
   }
 
   // False when the connection was dropped.
-  bool handle_frame(const FrameHeader& h, std::string_view p) {
-    ServerLink& l = *link();
+  bool handle_frame(Session& se, const FrameHeader& h, std::string_view p) {
+    ServerLink& l = *se.link;
     switch (static_cast<FrameType>(h.type)) {
       case FrameType::kWelcome: {
-        if (phase_ != Phase::kHello || !decode_welcome(p, &welcome_))
+        if (se.phase != Phase::kHello || !decode_welcome(p, &se.welcome))
           return protocol_error(l, "unexpected or malformed WELCOME");
-        if (welcome_.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
-        zstd_ = cfg_.compress && (welcome_.features & kFeatureZstd);
-        phase_ = Phase::kReady;
-        pump();
+        if (se.welcome.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
+        se.zstd = cfg_.compress && (se.welcome.features & kFeatureZstd);
+        se.phase = Phase::kReady;
+        pump(se);
         return true;
       }
       case FrameType::kStreamState: {
         StreamState st;
-        if (phase_ != Phase::kReady || !decode_stream_state(p, &st) || st.stream >= streams_.size() ||
-            !streams_[st.stream].opened)
+        if (se.phase != Phase::kReady || !decode_stream_state(p, &st) || !own_stream(se, st.stream))
           return protocol_error(l, "unexpected or malformed STREAM_STATE");
-        stream_state(streams_[st.stream], st.hwm, st.received);
-        pump();
+        stream_state(streams_[st.stream], st);
+        pump(se);
         return true;
       }
       case FrameType::kAck: {
         Ack a;
-        if (phase_ != Phase::kReady || !decode_ack(p, &a) || a.stream >= streams_.size())
+        if (se.phase != Phase::kReady || !decode_ack(p, &a) || !own_stream(se, a.stream))
           return protocol_error(l, "unexpected or malformed ACK");
         acknowledge(streams_[a.stream], a.seq);
-        pump();
+        pump(se);
         return true;
       }
       case FrameType::kPing: {
         uint64_t token;
         if (!decode_ping(p, &token)) return protocol_error(l, "malformed PING");
-        encode_ping(&out_, FrameType::kPong, token);
-        write_out();
+        encode_ping(&se.out, FrameType::kPong, token);
+        write_out(se);
         return true;
       }
       case FrameType::kPong:
+        se.ping_sent = false;
         return true;
       case FrameType::kError: {
         ErrorFrame e;
@@ -328,16 +409,21 @@ class FerryDestination : public Destination, private LinkEvents {
   // accepted (maybe not durable yet); new numbers must be above it, or they
   // would collide with batches of an earlier run of this sender (a crash)
   // that the receiver still has in flight.
-  void stream_state(Stream& s, uint64_t hwm, uint64_t received) {
+  void stream_state(Stream& s, const StreamState& st) {
+    uint64_t hwm = st.hwm, received = st.received;
     s.ready = true;
     s.sent = 0;
-    if (s.next_seq == 0 || s.next_seq <= received) {
+    // A forwarded stream keeps the origin's numbers: the receiver drops
+    // what it has, whichever path it came by.
+    if (!s.origin && (s.next_seq == 0 || s.next_seq <= received)) {
       // First contact (or a receiver that knows more of this stream than we
       // numbered, e.g. failover to another receiver): number after it.
       if (s.next_seq != 0)
         report(4, "stream " + s.name + ": the receiver has batches up to " + std::to_string(received) +
                       ", above what this sender numbered; unacknowledged batches are renumbered after it");
-      s.next_seq = received + 1;
+      // Afresh (this sender restarted): after fresh_after, which a relay
+      // that restarted sets above what it may have forwarded before.
+      s.next_seq = (s.next_seq == 0 ? st.fresh_after : received) + 1;
       for (auto& b : s.batches) b.seq = s.next_seq++;
       return;
     }
@@ -359,40 +445,84 @@ class FerryDestination : public Destination, private LinkEvents {
     if (closing_ && unacknowledged() == 0) finish_close();
   }
 
+  // ---- liveness --------------------------------------------------------------------
+  // A receiver owes an answer while the handshake runs or batches wait for
+  // their ACK.  It proves it is alive by any frame: ACKs, a PONG to the PING
+  // sent after a third of ack-timeout() of silence, or - while its engine's
+  // queue is full and it does not read (flow control) - the PINGs it sends
+  // itself.  Silent for all of ack-timeout(): hung (or a half-open
+  // connection keepalive has not noticed yet); reconnect, to the next
+  // server when there are several.
+
+  bool owed_answer(const Session& se) const {
+    if (se.phase == Phase::kHello) return true;
+    if (se.phase != Phase::kReady) return false;
+    for (const auto& s : streams_)
+      if (s.session == se.index && (s.sent > 0 || (s.opened && !s.ready))) return true;
+    return false;
+  }
+
+  void check_alive() {
+    for (auto& se : sessions_) check_alive(se);
+  }
+
+  void check_alive(Session& se) {
+    ServerLink* l = se.link.get();
+    if (!l->up() || se.phase == Phase::kDown || !owed_answer(se)) {
+      se.last_heard_ms = uv_now(loop_);  // the silence counts from when an answer is owed
+      return;
+    }
+    uint64_t silent = uv_now(loop_) - se.last_heard_ms;
+    if (silent >= cfg_.ack_timeout_ms) {
+      Counters::add(counters.errors);
+      report(4, l->peer() + " sent nothing for " + seconds_text(silent) + " while owing an answer (ack-timeout(" +
+                    seconds_text(cfg_.ack_timeout_ms) + ")); reconnecting");
+      l->reconnect("ack-timeout");
+      return;
+    }
+    if (silent >= cfg_.ack_timeout_ms / 3 && se.phase == Phase::kReady && !se.ping_sent) {
+      encode_ping(&se.out, FrameType::kPing, ++ping_token_);
+      se.ping_sent = true;
+      write_out(se);
+    }
+  }
+
   // ---- LinkEvents --------------------------------------------------------------
 
-  void link_up(ServerLink&) override {
-    phase_ = Phase::kHello;
-    reader_ = FrameReader(kDefaultMaxFrameBytes);
-    compressor_.reset();
-    out_.clear();
+  // A new connection (or none): the session's streams start over on it.
+  void start_over(Session& se, Phase phase) {
+    se.phase = phase;
+    se.out.clear();
     for (auto& s : streams_) {
+      if (s.session != se.index) continue;
       s.opened = s.ready = false;
       s.sent = 0;
     }
+  }
+
+  void link_up(ServerLink& l) override {
+    Session& se = session_of(l);
+    start_over(se, Phase::kHello);
+    se.last_heard_ms = uv_now(loop_);
+    se.ping_sent = false;
+    se.reader = FrameReader(kDefaultMaxFrameBytes);
+    se.compressor.reset();
     Hello h;
     std::copy(node_id_.begin(), node_id_.end(), h.node_id);
     h.features = cfg_.compress ? kFeatureZstd : 0;
     h.name = hostname_;
-    encode_hello(&out_, h);
-    write_out();
+    encode_hello(&se.out, h);
+    write_out(se);
   }
 
-  void link_write_done(ServerLink&) override { write_out(); }
+  void link_write_done(ServerLink& l) override { write_out(session_of(l)); }
 
-  void link_down(ServerLink&, bool, uint64_t) override {
-    phase_ = Phase::kDown;
-    out_.clear();
-    for (auto& s : streams_) {
-      s.opened = s.ready = false;
-      s.sent = 0;
-    }
-  }
+  void link_down(ServerLink& l, bool, uint64_t) override { start_over(session_of(l), Phase::kDown); }
 
   bool link_should_retry(ServerLink&) override { return !(closing_ && unacknowledged() == 0); }
 
   void link_stopped(ServerLink&) override {
-    if (done_) return;
+    if (done_ || ++stopped_links_ < sessions_.size()) return;
     if (unacknowledged() == 0) finish_close();
     else give_up("no server reachable");
   }
@@ -436,9 +566,10 @@ class FerryDestination : public Destination, private LinkEvents {
   void finish_close() {
     if (done_) return;
     done_ = true;
-    for (auto& l : links_) l->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_),
-             [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });
+    for (auto& se : sessions_) se.link->close();
+    for (uv_timer_t* t : {&grace_timer_, &live_timer_})
+      uv_close(reinterpret_cast<uv_handle_t*>(t),
+               [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });
   }
 
   FerryDestinationConfig cfg_;
@@ -448,22 +579,20 @@ class FerryDestination : public Destination, private LinkEvents {
   NodeId node_id_{};
   uv_loop_t* loop_ = nullptr;
   uv_timer_t grace_timer_{};
+  uv_timer_t live_timer_{};      // check_alive()
+  uint64_t ping_token_ = 0;
   bool started_ = false;
   bool closing_ = false;
   bool done_ = false;
   bool dropping_ = false;
   size_t outstanding_ = 0;
-  std::vector<std::unique_ptr<ServerLink>> links_;
+  std::deque<Session> sessions_;
+  size_t stopped_links_ = 0;  // links that gave up (link_stopped)
   Counters link_counters_;  // the connection's own counts (bytes written are not messages delivered)
 
-  Phase phase_ = Phase::kDown;
-  Welcome welcome_;
-  bool zstd_ = false;
-  std::deque<Stream> streams_;  // index = the connection-local stream number
+  std::deque<Stream> streams_;  // index = the stream's number on its session's connection
+  Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
-  Compressor compressor_;
-  FrameReader reader_;
-  std::string out_;   // frames waiting for the connection's write
   std::string body_;  // scratch: a compressed batch body
 
   uint64_t acked_total_ = 0;

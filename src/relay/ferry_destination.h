@@ -11,7 +11,8 @@
 //                         handshake, ACKs, delivery tracking, shutdown
 //   ferry_codec.{h,cc}    the wire format
 //   server_link, connection (shared with network()): connect, reconnect
-//                         with backoff, failover servers
+//                         with backoff, failover servers (one link per
+//                         server with load-balance(yes))
 #pragma once
 
 #include <memory>
@@ -33,6 +34,13 @@ struct FerryDestinationConfig {
   // Batches (sent or not) a stream may hold before messages of sources
   // that do not wait are dropped: window() times this.
   uint32_t queue_windows = 4;
+  // ack-timeout(): a receiver from which nothing (no ACK, no PONG, no PING)
+  // came for this long while it owes an answer is taken for hung: reconnect.
+  uint64_t ack_timeout_ms = 30000;
+  // load-balance(yes): one connection per server, the streams spread over
+  // them (each sticks to its connection, which fails over to the next
+  // server while its own is down); no: one connection, failover in order.
+  bool load_balance = false;
 };
 
 std::string describe_ferry_destination(const FerryDestinationConfig& c);

@@ -15,6 +15,7 @@ std::string describe_ferry_destination(const FerryDestinationConfig& c) {
     for (size_t i = 1; i < l.servers.size(); ++i) s += (i > 1 ? " " : "") + host_port(l.servers[i], l.port);
     s += ")";
   }
+  if (c.load_balance && l.servers.size() > 1) s += " load-balance";
   s += " window(" + std::to_string(c.window) + ")";
   s += c.compress ? " zstd" : " uncompressed";
   return s;
@@ -79,6 +80,8 @@ std::unique_ptr<DestinationDriver> build_ferry(OptionReader& r, const BuildConte
   if (r.integer("batch-messages", &n, 1, ferry::kDefaultMaxBatchMessages)) c.batch_messages = static_cast<uint32_t>(n);
   if (r.integer("batch-bytes", &n, 1024, 4 << 20)) c.batch_bytes = static_cast<uint32_t>(n);
   if (r.integer("shutdown-grace", &n, 0, 3600)) c.link.shutdown_grace_ms = n * 1000;
+  if (r.integer("ack-timeout", &n, 1, 3600)) c.ack_timeout_ms = static_cast<uint64_t>(n) * 1000;
+  r.yesno("load-balance", &c.load_balance);
   if (r.choice("transport", {"tcp", "tls"}, &proto) && proto == "tls") {
     r.diag()->error(r.last_location(), "transport(\"tls\") is not supported yet in " + r.what(),
                     "use tcp, or a TLS tunnel (stunnel, spiped) in front of the receiver");

@@ -1,14 +1,14 @@
 // The running ferry() source and its options.
 //
 // Streams: an origin stream is (origin node id, source name).  For each
-// the receiver keeps `hwm` (acknowledged: every destination took it; saved
-// in PERSIST-DIR/ferry-hwm) and `received` (handed to the engine).  A batch
+// the receiver keeps `hwm` (acknowledged: every destination took it; kept
+// in the engine's delivery journal with the output lengths it covers) and `received` (handed to the engine).  A batch
 // at or below `received` is a resend of something the engine already has:
 // dropped (and acknowledged at once when at or below `hwm`).  The batch's
 // last message carries a delivery mark (SourceHost::mark_position with the
 // stream's index and the batch's seq); when the engine acknowledges it, the
-// mark is saved and an ACK goes to the connection that currently carries
-// the stream.
+// mark goes into the journal, and once that is committed an ACK goes to the
+// connection that currently carries the stream.
 #include "server/ferry_source.h"
 
 #include <fcntl.h>
@@ -16,12 +16,14 @@
 #include <uv.h>
 
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <list>
 #include <map>
 #include <memory>
 #include <sstream>
 
+#include "core/delivery_journal.h"
+#include "core/origin_table.h"
 #include "core/receive.h"
 #include "relay/ferry_codec.h"
 #include "relay/node_id.h"
@@ -33,6 +35,10 @@ namespace {
 using namespace ferry;
 
 constexpr uint64_t kHelloTimeoutMs = 10000;
+constexpr const char* kMarkPrefix = "ferry:";  // of the streams' marks in the journal
+// window() of a ferry() source is at most this (a sender never has more
+// batches of a stream outstanding).
+constexpr uint64_t kMaxWindow = 100000;
 
 std::string hex(std::string_view bytes) {
   static const char kHex[] = "0123456789abcdef";
@@ -71,12 +77,22 @@ struct FerryConn {
 
 // One origin stream.
 struct OriginStream {
-  std::string key;      // hex(origin) ":" hex(source): its name in the saved marks
+  std::string key;      // hex(origin) ":" hex(source): its name in the journal
   std::string source;   // for reports
   uint64_t hwm = 0;     // every destination took up to here (saved)
   uint64_t received = 0;  // handed to the engine up to here
   FerryConn* conn = nullptr;  // the connection carrying it now
   uint32_t conn_stream = 0;   // its number on that connection
+  bool ack_due = false;       // in acks_due_
+  uint32_t origin = 0;        // its number in the engine's OriginTable (LogMessage::origin)
+  uint64_t used_ms = 0;       // last opened or sent to (0: not in this run)
+  // For a stream known from the journal (an earlier run): its mark plus
+  // the most batches a sender can have had outstanding.  What this node
+  // handed on in its earlier run (a relay: forwarded upstream, maybe
+  // acknowledged there) is at or below it, so a sender that numbers the
+  // stream afresh after its own restart numbers above it: its new batches
+  // never collide upstream with different old ones.
+  uint64_t fresh_after = 0;
 };
 
 class FerrySource : public Source {
@@ -91,7 +107,6 @@ class FerrySource : public Source {
       *error = err + " (set persist-dir() to a writable directory)";
       return false;
     }
-    marks_path_ = host->persist_dir() + "/ferry-hwm";
     load_marks();
     sockaddr_storage addr;
     if (uv_ip4_addr(cfg_.ip.c_str(), cfg_.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
@@ -145,21 +160,39 @@ class FerrySource : public Source {
   // Acknowledged batches must never be dropped at a full queue.
   bool always_flow_controlled() const override { return true; }
 
-  // Every destination took the stream's messages up to batch `seq`: save
-  // the mark, then tell the sender.
+  // The journal holds the marks and the output lengths that go with them.
+  bool journals_outputs() const override { return true; }
+
+  // A batch reaches the log paths whole: a relay's ferry() destination
+  // forwards it as one batch with the origin's number.
+  bool keeps_batches_whole() const override { return true; }
+
+  // Every destination took the stream's messages up to batch `seq`: its
+  // mark goes into the journal; the ACK waits for the journal's commit.
   void acknowledged(uint32_t stream, uint64_t seq) override {
     if (stream >= streams_.size()) return;
     OriginStream& s = streams_[stream];
     if (seq <= s.hwm) return;
     s.hwm = seq;
-    save_marks();
-    if (s.conn && !s.conn->closing) {
-      encode_ack(&s.conn->out, Ack{s.conn_stream, seq});
-      flush_out(s.conn);
+    host_->journal()->set_mark(kMarkPrefix + s.key, seq);
+    if (!s.ack_due) {
+      s.ack_due = true;
+      acks_due_.push_back(stream);
     }
   }
 
-  void drained() override { save_marks(); }
+  // The marks are durable (with the outputs they cover): tell the senders.
+  void journal_committed() override {
+    for (uint32_t i : acks_due_) {
+      OriginStream& s = streams_[i];
+      s.ack_due = false;
+      if (s.conn && !s.conn->closing) {
+        encode_ack(&s.conn->out, Ack{s.conn_stream, s.hwm});
+        flush_out(s.conn);
+      }
+    }
+    acks_due_.clear();
+  }
 
  private:
   // ---- connections -------------------------------------------------------------
@@ -259,16 +292,29 @@ class FerrySource : public Source {
         std::string key = hex(std::string_view(reinterpret_cast<const char*>(so.origin), 16)) + ":" + hex(so.source);
         size_t idx = find_stream(key);
         if (idx == streams_.size()) {
-          if (streams_.size() >= cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-          streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0});
+          if (streams_.size() < cfg_.max_streams) {
+            streams_.push_back(OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0, 0});
+          } else {
+            idx = least_recently_used_idle_stream();
+            if (idx == streams_.size())
+              return garbage(c, kErrLimit, "too many streams (every one of max-streams() is in use)");
+            forget_stream(idx);
+            streams_[idx] = OriginStream{key, so.source, 0, 0, nullptr, 0, false, 0, 0, 0};
+          }
         }
         OriginStream& s = streams_[idx];
+        s.used_ms = uv_now(loop_);
         s.source = so.source;
+        OriginStreamId id;
+        std::copy(so.origin, so.origin + 16, id.node.begin());
+        id.source = so.source;
+        id.host = so.host;
+        s.origin = host_->origins()->intern(id);
         s.conn = c;
         s.conn_stream = so.stream;
         c->streams[so.stream] = idx;
         if (c->streams.size() > cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
-        encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received});
+        encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received, s.fresh_after});
         return;
       }
       case FrameType::kBatch:
@@ -333,18 +379,34 @@ class FerrySource : public Source {
       ++gaps_;
       host_->internal_log(4, "ferry(): stream " + s.source + " from " + c->peer + " skipped from " +
                                  std::to_string(s.received) + " to " + std::to_string(b.seq) +
-                                 " (the sender lost batches)");
+                                 " (the sender lost batches, or numbered afresh after a restart)");
     }
     for (size_t i = 0; i < decoded_.size(); ++i) {
       LogMessage& m = host_->next_message();
       uint16_t source_id = m.source_id;
       m = decoded_[i];
       m.source_id = source_id;
+      m.origin = s.origin;
+      m.origin_seq = b.seq;
+      cut_to_size(m);
       if (m.get(Field::kHostFrom).empty()) m.set(Field::kHostFrom, c->peer);
     }
     s.received = b.seq;
+    s.used_ms = uv_now(loop_);
     host_->mark_position(static_cast<uint32_t>(it->second), b.seq);
     host_->commit();
+  }
+
+  // log-msg-size() holds for messages that arrive parsed too: a longer
+  // MESSAGE is cut, marked truncated and counted (the sender's limit may
+  // be larger than this receiver's).
+  void cut_to_size(LogMessage& m) {
+    std::string_view text = m.get(Field::kMessage);
+    if (text.size() <= cfg_.log_msg_size) return;
+    cut_.assign(text.substr(0, cfg_.log_msg_size));  // a copy: set() may move the buffer text points into
+    m.set(Field::kMessage, cut_);
+    m.flags |= kFlagTruncated;
+    Counters::add(counters.dropped_too_long);
   }
 
   // A peer that breaks the protocol: ERROR, close, count.
@@ -396,12 +458,42 @@ class FerrySource : public Source {
     });
   }
 
-  // Peers that never said HELLO are dropped after kHelloTimeoutMs.
+  // Peers that never said HELLO are dropped after kHelloTimeoutMs.  While
+  // paused (the engine's queue is full: nothing is read, so PINGs are not
+  // answered) a PING a second tells the senders this receiver is alive, so
+  // that their ack-timeout() does not take it for hung.
   void on_timer() {
     uint64_t now = uv_now(loop_);
-    for (auto& c : conns_)
+    for (auto& c : conns_) {
       if (!c.closing && !c.welcomed && now - c.accepted_ms >= kHelloTimeoutMs)
         garbage(&c, kErrProtocol, "no HELLO within 10 s");
+      else if (paused_ && !c.closing && c.welcomed) {
+        encode_ping(&c.out, FrameType::kPing, now);
+        flush_out(&c);
+      }
+    }
+  }
+
+  // At max-streams(), a new stream takes the place of the one used least
+  // recently among those no connection carries and with nothing in flight
+  // (everything accepted acknowledged, so no delivery mark can still name
+  // its index).  Its mark is forgotten: should that origin come back, its
+  // stream starts anew.
+  size_t least_recently_used_idle_stream() const {
+    size_t best = streams_.size();
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      const OriginStream& s = streams_[i];
+      if (s.conn || s.received != s.hwm || s.ack_due) continue;
+      if (best == streams_.size() || s.used_ms < streams_[best].used_ms) best = i;
+    }
+    return best;
+  }
+
+  void forget_stream(size_t idx) {
+    host_->journal()->forget_mark(kMarkPrefix + streams_[idx].key);
+    if (forgotten_++ == 0)
+      host_->internal_log(5, "ferry(): max-streams(" + std::to_string(cfg_.max_streams) +
+                                 ") reached; the marks of the streams used least recently are forgotten to make room");
   }
 
   size_t find_stream(const std::string& key) const {
@@ -410,33 +502,15 @@ class FerrySource : public Source {
     return streams_.size();
   }
 
-  // ---- saved marks ---------------------------------------------------------------
-  // PERSIST-DIR/ferry-hwm: one line per stream, "KEY HWM", written whole to
-  // a temporary file, fsynced and renamed.
+  // ---- marks ---------------------------------------------------------------------
+  // In the engine's delivery journal, "ferry:KEY HWM" per stream.
 
   void load_marks() {
-    std::ifstream in(marks_path_);
-    std::string key;
-    uint64_t hwm;
-    while (in >> key >> hwm) {
+    for (const auto& [name, hwm] : host_->journal()->marks()) {
+      if (!name.starts_with(kMarkPrefix)) continue;
+      std::string key = name.substr(std::strlen(kMarkPrefix));
       if (find_stream(key) != streams_.size()) continue;
-      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0});
-    }
-  }
-
-  void save_marks() {
-    if (marks_path_.empty()) return;
-    std::string text;
-    for (const auto& s : streams_)
-      if (s.hwm > 0) text += s.key + " " + std::to_string(s.hwm) + "\n";
-    std::string tmp = marks_path_ + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), marks_path_.c_str()) != 0) {
-      Counters::add(counters.errors);
-      if (!warned_save_) host_->internal_log(3, "ferry(): cannot save " + marks_path_);
-      warned_save_ = true;
+      streams_.push_back(OriginStream{key, key, hwm, hwm, nullptr, 0, false, 0, 0, hwm + kMaxWindow});
     }
   }
 
@@ -448,15 +522,15 @@ class FerrySource : public Source {
   bool listening_ = false;
   bool paused_ = false;
   bool warned_limit_ = false;
-  bool warned_save_ = false;
   NodeId node_id_{};
-  std::string marks_path_;
+  std::vector<uint32_t> acks_due_;  // streams whose ACK waits for the journal's commit
   std::list<FerryConn> conns_;
   std::vector<OriginStream> streams_;  // index = the stream of mark_position()
   MessageBatch decoded_;
   std::string raw_;
+  std::string cut_;  // scratch: a MESSAGE cut at log-msg-size()
   std::vector<char> read_buf_ = std::vector<char>(65536);
-  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0;
+  uint64_t garbage_ = 0, refused_ = 0, duplicates_ = 0, gaps_ = 0, superseded_ = 0, forgotten_ = 0;
 };
 
 class FerrySourceDriver : public SourceDriver {
@@ -469,19 +543,21 @@ class FerrySourceDriver : public SourceDriver {
   FerrySourceConfig cfg_;
 };
 
-std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildContext&) {
+std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildContext& ctx) {
   FerrySourceConfig c;
+  c.log_msg_size = static_cast<size_t>(ctx.options.log_msg_size);
   std::string s;
   if (r.string("ip", &s)) c.ip = s;
   int64_t n;
   if (r.integer("port", &n, 1, 65535)) c.port = static_cast<int>(n);
   if (r.integer("max-connections", &n, 1, 100000)) c.max_connections = static_cast<int>(n);
-  if (r.integer("window", &n, 1, 100000)) c.window = static_cast<uint32_t>(n);
+  if (r.integer("window", &n, 1, static_cast<int64_t>(kMaxWindow))) c.window = static_cast<uint32_t>(n);
   if (r.integer("max-frame-bytes", &n, 4096, 1 << 30)) c.max_frame_bytes = static_cast<uint32_t>(n);
   if (r.integer("max-batch-bytes", &n, 4096, 1 << 30)) c.max_batch_bytes = static_cast<uint32_t>(n);
   if (r.integer("max-batch-messages", &n, 1, 1000000)) c.max_batch_messages = static_cast<uint32_t>(n);
   if (r.integer("max-streams", &n, 1, 10000000)) c.max_streams = static_cast<uint32_t>(n);
   r.yesno("compression", &c.compress);
+  if (r.integer("log-msg-size", &n, 64, 256 * 1024 * 1024)) c.log_msg_size = static_cast<size_t>(n);
   if (!r.positional().empty()) {
     r.take_positional();
     r.diag()->error(r.positional()[0]->loc, "unexpected value '" + r.positional()[0]->value + "' in " + r.what(),

@@ -3,8 +3,9 @@
 // high-water mark per origin stream, drops (and acknowledges) batches it
 // already has, hands the messages of new batches to the engine already
 // parsed, and acknowledges a batch once the engine's delivery tracking says
-// every destination took its messages; the marks are saved in
-// PERSIST-DIR/ferry-hwm before the ACK goes out.
+// every destination took its messages durably; the marks are committed to
+// the engine's delivery journal (core/delivery_journal.h), with the lengths
+// of the files they cover, before the ACK goes out.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,7 @@ struct FerrySourceConfig {
   uint32_t max_batch_messages = 4096;
   uint32_t max_streams = 10000;              // origin streams remembered in all
   bool compress = true;                      // accept zstd
+  size_t log_msg_size = 65536;               // MESSAGE longer than this is cut (truncated, counted)
 };
 
 void register_ferry_source(DriverRegistry& registry);

@@ -13,6 +13,8 @@
 #include <list>
 #include <unordered_map>
 
+#include "core/delivery_journal.h"
+
 namespace logferry {
 
 size_t fixed_prefix_length(const std::string& t) {
@@ -125,7 +127,8 @@ class FileDestination : public Destination {
     in_flush_ = true;
     for (OpenFile* f : dirty_) {
       write_out(f);
-      if (cfg_.fsync && f->fd >= 0) fsync(f->fd);
+      if ((cfg_.fsync || journaled()) && f->fd >= 0 && fsync(f->fd) != 0) sync_failed(f);
+      if (journaled()) note_length(f, flush_seq);
       f->dirty = false;
     }
     in_flush_ = false;
@@ -176,6 +179,9 @@ class FileDestination : public Destination {
     bool dirty = false;
     int64_t last_used = 0;
     std::list<OpenFile*>::iterator lru;
+    uint64_t length_at_open = 0;  // journaled outputs: see note_length()
+    bool noted = false;
+    bool sync_reported = false;
     // pipe() only: bytes the FIFO has not taken yet, their lines, the
     // oldest flush number they belong to, the last time the FIFO took
     // something, and the poll that waits for room.
@@ -189,6 +195,32 @@ class FileDestination : public Destination {
     uv_poll_t* poll = nullptr;
     FileDestination* owner = nullptr;
   };
+
+  // Journaled outputs (Destination::journal): the file's length after flush
+  // `seq`, and first, once per open, the length it had before this run
+  // wrote to it (after the flush before), so that a crash before the
+  // acknowledgement cuts it back to there.
+  // fsync() failed (EIO, ENOSPC on some file systems): what the page
+  // cache holds may never reach the disk.  Counted and reported once per
+  // file; a crash of the machine can then lose acknowledged lines.
+  void sync_failed(OpenFile* f) {
+    Counters::add(counters.errors);
+    if (f->sync_reported) return;
+    f->sync_reported = true;
+    if (internal_log) internal_log(3, "cannot fsync " + f->path + ": " + strerror(errno));
+  }
+
+  bool journaled() const { return journal && cfg_.kind == FileDestinationConfig::Kind::kFile; }
+
+  void note_length(OpenFile* f, uint64_t seq) {
+    if (f->fd < 0) return;
+    if (!f->noted) {
+      journal->note_length(f->path, seq - 1, f->length_at_open);
+      f->noted = true;
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) == 0) journal->note_length(f->path, seq, static_cast<uint64_t>(st.st_size));
+  }
 
   // Marks a file as just used: most recent in the LRU, safe from reaping.
   void touch(OpenFile* f) {
@@ -243,6 +275,8 @@ class FileDestination : public Destination {
       if (fchown(fd, static_cast<uid_t>(cfg_.uid), static_cast<gid_t>(cfg_.gid)) != 0) { /* best effort */ }
     if (files_.size() >= cfg_.max_open_files && !lru_.empty()) close_file(lru_.back());
     auto f = std::make_unique<OpenFile>();
+    struct stat st;
+    if (fstat(fd, &st) == 0) f->length_at_open = static_cast<uint64_t>(st.st_size);
     f->fd = fd;
     f->path = path;
     f->last_used = now_;
@@ -258,6 +292,11 @@ class FileDestination : public Destination {
     write_out(f);
     if (!f->backlog.empty()) drain_blocking(f);
     stop_poll(f);
+    if (journaled()) {
+      // Lines delivered since the last flush belong to the next one.
+      if (f->fd >= 0 && fsync(f->fd) != 0) sync_failed(f);
+      note_length(f, f->dirty ? flush_seq + 1 : flush_seq);
+    }
     if (f->dirty) {
       dirty_.erase(std::find(dirty_.begin(), dirty_.end(), f));
       f->dirty = false;

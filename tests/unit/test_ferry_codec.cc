@@ -171,15 +171,23 @@ TEST_CASE("ferry handshake and control frames round trip") {
   CHECK(so2.host == "web01");
 
   out.clear();
-  encode_stream_state(&out, StreamState{3, 0x1234567890ull, 0x1234567899ull});
+  encode_stream_state(&out, StreamState{3, 0x1234567890ull, 0x1234567899ull, 0x12345678a9ull});
   StreamState ss;
   REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState), &ss));
   CHECK(ss.stream == 3);
   CHECK(ss.hwm == 0x1234567890ull);
   CHECK(ss.received == 0x1234567899ull);
+  CHECK(ss.fresh_after == 0x12345678a9ull);
+  // Without the appended `fresh_after`: received.
+  REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState).substr(0, 20), &ss));
+  CHECK(ss.fresh_after == 0x1234567899ull);
   // Without the appended `received` (the draft's payload): hwm.
   REQUIRE(decode_stream_state(only_payload(out, FrameType::kStreamState).substr(0, 12), &ss));
   CHECK(ss.received == 0x1234567890ull);
+  CHECK(ss.fresh_after == 0x1234567890ull);
+  // fresh_after below received is a protocol error.
+  std::string bad = std::string(only_payload(out, FrameType::kStreamState).substr(0, 20)) + std::string(8, '\0');
+  CHECK_FALSE(decode_stream_state(bad, &ss));
 
   out.clear();
   encode_ack(&out, Ack{7, ~uint64_t{0}});
