@@ -9,6 +9,10 @@ server refuses (bad UTF-8, too long, a NUL byte) reported and counted while
 the others are kept, session-statements(), a wrong password retried until it
 is fixed, and the server restarted in the middle of a load: nothing lost.
 
+Rows go by COPY FROM STDIN (pgsql-copy(yes), the default) or, with
+LF_PGSQL_COPY=no in the environment, by multi-row INSERTs (pgsql-copy(no)):
+ctest runs the script once for each (server_sql_pgsql, server_sql_pgsql_insert).
+
 Exits 77 (skipped) only when PostgreSQL's server binaries are not installed."""
 import glob
 import os
@@ -24,6 +28,7 @@ import unittest
 import lfharness as h
 
 NULL = "\x01"  # how psql prints NULL here
+PGSQL_COPY = os.environ.get("LF_PGSQL_COPY", "yes")  # the path under test
 
 
 def find_pg_bin():
@@ -165,7 +170,7 @@ class PgsqlTest(h.ServerTest):
     def sql_dest(self, columns, values, table='"messages"', extra="", host="127.0.0.1", password="se'cret"):
         return (f"destination d {{ sql(type(pgsql) host({h.config_string(host)}) port({self.pg.port})\n"
                 f"  username(\"lf\") password({h.config_string(password)}) database(\"{self.db}\")\n"
-                f"  table({table}) columns({columns})\n  values({values}) {extra}); }};\n")
+                f"  table({table}) columns({columns})\n  values({values}) {extra} pgsql-copy({PGSQL_COPY})); }};\n")
 
     def test_rows_match_what_was_sent(self):
         lf = self.tcp_server(self.sql_dest(
@@ -200,8 +205,11 @@ class PgsqlTest(h.ServerTest):
         lf = self.tcp_server(self.sql_dest('"program", "message"', '"${PROGRAM}", "${MSGONLY}"',
                                            table='"T_${PROGRAM}"'))
         evil_programs = ["x');DROP", 'a"b;--', "App"]
+        # COPY's text format gives meaning to backslash, tab and CR (newline
+        # ends the message here), to \N and to \. alone: all stored as sent.
         evil_messages = ["'); DROP TABLE messages; --", '" OR 1=1; --', "\\'; DELETE FROM pg_class; --",
-                         "$1 $$ E'\\x00' ?", "Robert'); DROP TABLE Students;--"]
+                         "$1 $$ E'\\x00' ?", "Robert'); DROP TABLE Students;--", "\\N", "\\.", "tab\there",
+                         "back\\slash \\\\ \\t \\n \\x41 \\101", "carriage\rreturn", "\\"]
         h.tcp_send(lf.port, b"".join(f"<13>1 2026-01-01T00:00:00Z h {p} - - - {m}\n".encode()
                                      for p in evil_programs for m in evil_messages))
         names = ["t_x___drop", "t_a_b___", "t_app"]
