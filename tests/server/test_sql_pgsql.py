@@ -163,9 +163,9 @@ class PgsqlTest(h.ServerTest):
             return 0
         return int(self.q(f'SELECT count(*) FROM "{table}"')[0][0])
 
-    def wait_rows(self, n, lf, table="messages"):
+    def wait_rows(self, n, lf, table="messages", timeout=h.WAIT_TIMEOUT):
         h.wait_until(lambda: self.count(table) >= n, what=lambda: f"{n} rows in {table} (have {self.count(table)})",
-                     proc=lf.proc, interval=0.05)
+                     proc=lf.proc, interval=0.05, timeout=timeout)
 
     def sql_dest(self, columns, values, table='"messages"', extra="", host="127.0.0.1", password="se'cret"):
         return (f"destination d {{ sql(type(pgsql) host({h.config_string(host)}) port({self.pg.port})\n"
@@ -252,6 +252,27 @@ class PgsqlTest(h.ServerTest):
         self.assertIn("value too long for type character varying(20)", lf.stderr)
         self.assertIn("NUL byte", lf.stderr)
         self.assertIn("n='5' message='bad utf8 \\xff\\xfe'", lf.stderr)
+
+    def test_large_batches_and_a_refused_row_mid_batch(self):
+        """Transactions of 5,000 rows of 1 KiB: a COPY's data goes to libpq in
+        many pieces while the socket is full.  A row with bad UTF-8 in the
+        middle of one makes the server refuse the COPY while its data still
+        flows; that batch is written again row by row, all but that row."""
+        n, bad = 12000, 7000
+        lf = self.tcp_server(self.sql_dest('"n integer", "message"', '"${PID}", "${MSGONLY}"',
+                                           extra="batch-lines(5000) log-fifo-size(10000)"), flow_control=True)
+        lines = [b"<13>1 2026-01-01T00:00:00Z h p %d - - %s\n" %
+                 (i, b"bad \xff utf8" if i == bad else (b"%06d " % i) * 146 + b"x") for i in range(n)]
+        h.tcp_send(lf.port, b"".join(lines), timeout=120)
+        self.wait_rows(n - 1, lf, timeout=150)  # 5,000 rows one by one: slow under ASan on a busy machine
+        stats = self.stop_ok(lf)
+        self.assertEqual(self.q("SELECT count(*), count(DISTINCT n), min(n), max(n), sum(length(message)), "
+                                "bool_and(message = repeat(lpad(n::text, 6, '0') || ' ', 146) || 'x'), "
+                                f"count(*) FILTER (WHERE n = {bad}) FROM messages"),
+                         [(str(n - 1), str(n - 1), "0", str(n - 1), str((n - 1) * (7 * 146 + 1)), "t", "0")])
+        d = stats["destination"]["d#0"]
+        self.assertEqual((d["in"], d["out"], d["errors"]), (n, n - 1, 1), stats)
+        self.assertIn("invalid byte sequence for encoding", lf.stderr)
 
     def test_refused_row_in_a_transaction_of_several_tables(self):
         """Rows for two tables go in BEGIN ... COMMIT; one refused row rolls it
