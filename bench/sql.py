@@ -20,6 +20,8 @@ Each run writes into a fresh table; measured:
   pg CPU      PostgreSQL's (every process of the cluster) per million rows
   RSS         the writer's peak resident memory (VmHWM)
 Every row is checked to be there once (count(DISTINCT message) and count).
+A writer that stores no new row for 60 s before all are there is reported
+as FAILED, with the message ids missing from its table.
 
 Usage: bench/sql.py [--logferry build/logferry] [--count N]
                     [--batch-lines "1000 10000"] [--pgsql-options "pgsql-copy(no);pgsql-copy(yes)"]
@@ -70,27 +72,42 @@ class CpuMeter:
         return sum(tree_cpu_seconds([p]) - self.base.get(p, 0.0) for p in self.pids_fn())
 
 
-def measure(count, port, chunks, writer_pid, pg, stored, check):
-    """Sends chunks to port, waits for count rows; (rows/s, writer CPU s/M,
-    pg CPU s/M or None, writer RSS MiB)."""
+STALL_SECONDS = 60
+
+
+def measure(count, port, chunks, writer_pid, pg, table):
+    """Sends chunks to port, waits for count rows; ((rows/s, writer CPU s/M,
+    pg CPU s/M or None, writer RSS MiB), None) or (None, what went wrong)."""
     w0 = cpu_seconds(writer_pid)
     pg_meter = CpuMeter(pg.pids) if pg else None
     t0 = time.monotonic()
     sender = start_sender(port, chunks)
-    h.wait_until(lambda: stored() >= count, timeout=3600, interval=0.05,
-                 what=lambda: f"{count} rows (have {stored()})")
+    # Until every row is there, or no row came for STALL_SECONDS: then the
+    # rows that never came are named, not waited for forever.
+    have, last_change = 0, time.monotonic()
+    while True:
+        n = table.stored()
+        now = time.monotonic()
+        if n != have:
+            have, last_change = n, now
+        if n >= count:
+            break
+        if now - last_change > STALL_SECONDS:
+            sender.join()
+            return None, f"stalled at {n} rows of {count}; missing ids: {table.missing(count)}"
+        time.sleep(0.05)
     seconds = time.monotonic() - t0
     sender.join()
     w_cpu = cpu_seconds(writer_pid) - w0
     pg_cpu = pg_meter.seconds() * 1e6 / count if pg_meter else None
     rss = peak_rss_mib(writer_pid)
-    distinct, n = check()
+    distinct, n = table.check()
     if distinct != count or n != count:
-        raise SystemExit(f"{distinct} distinct rows, {n} rows, {count} sent")
-    return count / seconds, w_cpu * 1e6 / count, pg_cpu, rss
+        return None, f"{distinct} distinct rows, {n} rows, {count} sent"
+    return (count / seconds, w_cpu * 1e6 / count, pg_cpu, rss), None
 
 
-def run_logferry(logferry, workdir, name, dest, stored, check, count, chunks, pg):
+def run_logferry(logferry, workdir, name, dest, table, count, chunks, pg):
     port = h.free_port()
     conf_path = os.path.join(workdir, f"{name}.conf")
     with open(conf_path, "w") as f:
@@ -101,17 +118,17 @@ destination d {{ {dest} }};
 log {{ source(s); destination(d); flags(flow-control); }};
 """)
     return run_writer([logferry, "run", "-f", conf_path], None, port, os.path.join(workdir, f"{name}.log"),
-                      count, chunks, pg, stored, check)
+                      count, chunks, pg, table)
 
 
-def run_writer(cmd, env, port, log_path, count, chunks, pg, stored, check):
+def run_writer(cmd, env, port, log_path, count, chunks, pg, table):
     """Starts cmd (a server listening on port), measures it, stops it."""
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         h.wait_until(lambda: h.tcp_listening(port), what=f"{os.path.basename(cmd[0])} listening", timeout=30,
                      proc=proc)
-        return measure(count, port, chunks, proc.pid, pg, stored, check)
+        return measure(count, port, chunks, proc.pid, pg, table)
     finally:
         proc.terminate()
         proc.wait(timeout=120)
@@ -122,49 +139,72 @@ COLUMNS = '"host", "program", "pid integer", "message"'
 VALUES = '"${HOST}", "${PROGRAM}", "${PID}", "${MSGONLY}"'
 
 
-def pg_table(pg, table):
-    pg.psql(f"CREATE TABLE {table} (host text, program text, pid integer, message text)", "bench")
+class Table:
+    """The table a run writes into: rows stored, (distinct, all) rows, and
+    which message ids (0 .. count-1) it lacks."""
 
-    def stored():
-        return int(pg.psql(f"SELECT count(*) FROM {table}", "bench")[0][0])
+    def __init__(self, query):
+        self.query = query  # SQL -> the first row, or None when the table is not there yet
 
-    def check():
-        d, n = pg.psql(f"SELECT count(DISTINCT message), count(*) FROM {table}", "bench")[0]
+    def stored(self):
+        r = self.query(f"SELECT count(*) FROM {self.name}")
+        return int(r[0]) if r else 0
+
+    def check(self):
+        d, n = self.query(f"SELECT count(DISTINCT message), count(*) FROM {self.name}")
         return int(d), int(n)
-    return stored, check
+
+    def missing(self, count, most=20):
+        have = set()
+        for (m,) in self.rows(f"SELECT message FROM {self.name}"):
+            i = m.find("id=")
+            if i >= 0:
+                have.add(int(m[i + 3:i + 12]))
+        gone = [i for i in range(count) if i not in have]
+        return ", ".join(map(str, gone[:most])) + (f" and {len(gone) - most} more" if len(gone) > most else "")
+
+
+class PgTable(Table):
+    def __init__(self, pg, name):
+        pg.psql(f"CREATE TABLE {name} (host text, program text, pid integer, message text)", "bench")
+        self.pg, self.name = pg, name
+        super().__init__(lambda sql: pg.psql(sql, "bench")[0])
+
+    def rows(self, sql):
+        return self.pg.psql(sql, "bench")
+
+
+class SqliteTable(Table):
+    def __init__(self, db):
+        self.db, self.name = db, "messages"
+        super().__init__(lambda sql: (self.rows(sql) or [None])[0])
+
+    def rows(self, sql):
+        c = sqlite3.connect(self.db, timeout=60)
+        try:
+            return c.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []  # the table is not there yet
+        finally:
+            c.close()
 
 
 def run_pgsql(pg, logferry, workdir, count, chunks, batch, options, idx):
-    table = f"lf_{batch}_{idx}"
-    stored, check = pg_table(pg, table)
+    table = PgTable(pg, f"lf_{batch}_{idx}")
     dest = (f'sql(type(pgsql) host("127.0.0.1") port({pg.port}) username("lf") password("{PASSWORD}") '
-            f'database("bench") table("{table}") columns({COLUMNS}) values({VALUES}) '
+            f'database("bench") table("{table.name}") columns({COLUMNS}) values({VALUES}) '
             f'batch-lines({batch}) log-fifo-size({max(100000, 2 * batch)}) {options});')
-    return run_logferry(logferry, workdir, table, dest, stored, check, count, chunks, pg)
+    return run_logferry(logferry, workdir, table.name, dest, table, count, chunks, pg)
 
 
 def run_sqlite(logferry, workdir, count, chunks, batch, options):
     db = os.path.join(workdir, f"bench_{batch}.db")
 
-    def query(sql):
-        c = sqlite3.connect(db, timeout=60)
-        try:
-            return c.execute(sql).fetchone()
-        except sqlite3.OperationalError:
-            return None  # the table is not there yet
-        finally:
-            c.close()
-
-    def stored():
-        r = query("SELECT count(*) FROM messages")
-        return r[0] if r else 0
-
-    def check():
-        return tuple(query("SELECT count(DISTINCT message), count(*) FROM messages"))
+    table = SqliteTable(db)
     dest = (f'sql(type(sqlite3) database("{db}") table("messages") columns({COLUMNS}) values({VALUES}) '
             f'batch-lines({batch}) log-fifo-size({max(100000, 2 * batch)}) {options});')
     try:
-        return run_logferry(logferry, workdir, f"sqlite_{batch}", dest, stored, check, count, chunks, None)
+        return run_logferry(logferry, workdir, f"sqlite_{batch}", dest, table, count, chunks, None)
     finally:
         for p in glob.glob(db + "*"):
             os.unlink(p)
@@ -186,23 +226,22 @@ def find_rsyslog():
 
 def run_rsyslog(pg, rsyslog, workdir, count, chunks, batch):
     rsyslogd, moddir, env = rsyslog
-    table = f"rs_{batch}"
-    stored, check = pg_table(pg, table)
+    table = PgTable(pg, f"rs_{batch}")
     port = h.free_port()
-    conf = os.path.join(workdir, f"{table}.conf")
+    conf = os.path.join(workdir, f"{table.name}.conf")
     with open(conf, "w") as f:
         f.write(f"""global(workDirectory="{workdir}")
 module(load="imtcp")
 module(load="ompgsql")
 template(name="row" type="string" option.stdsql="on"
-         string="INSERT INTO {table} (host, program, pid, message) VALUES ('%hostname%', '%programname%', %procid%, '%msg%')")
+         string="INSERT INTO {table.name} (host, program, pid, message) VALUES ('%hostname%', '%programname%', %procid%, '%msg%')")
 input(type="imtcp" port="{port}" address="127.0.0.1")
 action(type="ompgsql" server="127.0.0.1" serverport="{pg.port}" user="lf" pass="{PASSWORD}" db="bench"
        template="row" queue.type="LinkedList" queue.size="100000" queue.workerThreads="2"
        queue.dequeueBatchSize="{batch}")
 """)
-    return run_writer([rsyslogd, "-n", "-f", conf, "-i", os.path.join(workdir, f"{table}.pid"), "-M", moddir],
-                      env, port, os.path.join(workdir, f"{table}.log"), count, chunks, pg, stored, check)
+    return run_writer([rsyslogd, "-n", "-f", conf, "-i", os.path.join(workdir, f"{table.name}.pid"), "-M", moddir],
+                      env, port, os.path.join(workdir, f"{table.name}.log"), count, chunks, pg, table)
 
 
 def main():
@@ -223,7 +262,11 @@ def main():
         print(f"{a.count} messages, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         print(f"{'writer':<34} {'batch':>6} {'rows/s':>9} {'tool CPU s/M':>13} {'pg CPU s/M':>11} {'RSS MiB':>8}")
 
-        def show(name, batch, r):
+        def show(name, batch, outcome):
+            r, failure = outcome
+            if r is None:
+                print(f"{name:<34} {batch:>6} FAILED: {failure}", flush=True)
+                return
             rate, cpu, pg_cpu, rss = r
             pgc = f"{pg_cpu:>11.2f}" if pg_cpu is not None else f"{'-':>11}"
             print(f"{name:<34} {batch:>6} {rate:>9.0f} {cpu:>13.2f} {pgc} {rss:>8.1f}", flush=True)
