@@ -167,8 +167,7 @@ class PgsqlWriter : public SqlWriter {
 
   void stop_backend() override {
     dead_ = true;
-    if (state_ == State::kReady &&
-        (query_ == Query::kCommit || query_ == Query::kAutocommit || query_ == Query::kSingle))
+    if (state_ == State::kReady && outcome_unknown())
       report(4, "shutting down while a COMMIT of " + std::to_string(txn_rows_) +
                     " rows was unanswered; they count as not written and may be stored twice");
     drop_connection();
@@ -321,10 +320,17 @@ class PgsqlWriter : public SqlWriter {
     retry_in(delay);
   }
 
+  // Whether the statement in flight may have stored its rows: a COMMIT, or
+  // a statement that is a transaction alone, once sent whole (a COPY whose
+  // data has not all gone cannot have stored anything).
+  bool outcome_unknown() const {
+    return (query_ == Query::kCommit || query_ == Query::kSingle || query_ == Query::kAutocommit) &&
+           copy_ != Copy::kStarting && copy_ != Copy::kSending;
+  }
+
   // The connection broke (or the server ended it) while it was up.
   void connection_lost(const std::string& why) {
-    bool unknown = (query_ == Query::kCommit || query_ == Query::kSingle || query_ == Query::kAutocommit) &&
-                   copy_ != Copy::kStarting && copy_ != Copy::kSending;
+    bool unknown = outcome_unknown();
     size_t unsure = unknown ? txn_rows_ : 0;
     drop_connection();
     uint64_t delay = after_failure();
@@ -655,8 +661,8 @@ class PgsqlWriter : public SqlWriter {
       copy_data_.push_back('\n');
     }
     copy_sent_ = 0;
+    copy_ = Copy::kStarting;  // before send(): a break there knows nothing was stored
     send(q, false);
-    if (query_ == q) copy_ = Copy::kStarting;
   }
 
   // Hands the COPY data to libpq, a chunk at a time and only while libpq
