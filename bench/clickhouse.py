@@ -18,28 +18,17 @@ Usage: bench/clickhouse.py [--logferry build/logferry] [--count N]
                            [--batch-lines "1000 10000 50000"]
 Takes about a minute per batch-lines value on a 2-core machine.
 """
-import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "server"))
 import lfharness as h  # noqa: E402
 import test_clickhouse as tc  # noqa: E402
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
+from benchlib import arg_parser, cpu_seconds, message_chunks, peak_rss_mib, start_sender  # noqa: E402
 
 
 def run(ch, logferry, count, batch_lines, workdir):
@@ -64,24 +53,11 @@ log {{ source(s); destination(d); flags(flow-control); }};
     try:
         h.wait_until(lambda: h.tcp_listening(port), what="logferry listening", timeout=30)
         # Messages built before the clock starts: the sender is not measured.
-        chunks = []
-        step = 10000
-        for base in range(0, count, step):
-            chunks.append(b"".join(
-                b"<13>1 2026-12-07T16:00:00.000Z web%02d nginx %d - - GET /index.html?id=%09d HTTP/1.1 200 "
-                b"user-agent=bench/1.0 ref=-\n" % (i % 50, 1000 + i % 30000, i)
-                for i in range(base, min(base + step, count))))
+        chunks = message_chunks(count)
         lf_cpu0 = cpu_seconds(lf.pid)
         ch_cpu0 = cpu_seconds(ch.proc.pid)
-
-        def send():
-            s = socket.create_connection(("127.0.0.1", port))
-            for c in chunks:
-                s.sendall(c)
-            s.close()
         t0 = time.monotonic()
-        sender = threading.Thread(target=send)
-        sender.start()
+        sender = start_sender(port, chunks)
 
         def stored():
             try:
@@ -94,12 +70,11 @@ log {{ source(s); destination(d); flags(flow-control); }};
         sender.join()
         lf_cpu = cpu_seconds(lf.pid) - lf_cpu0
         ch_cpu = cpu_seconds(ch.proc.pid) - ch_cpu0
-        with open(f"/proc/{lf.pid}/status") as f:
-            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        rss = peak_rss_mib(lf.pid)
         uniq, n = ch.query(f"SELECT uniqExact(message), count() FROM bench.{table}")[0]
         if int(uniq) != count or int(n) != count:
             raise SystemExit(f"batch-lines({batch_lines}): {uniq} distinct rows, {n} rows, {count} sent")
-        return count / seconds, lf_cpu * 1e6 / count, ch_cpu * 1e6 / count, rss / 1024
+        return count / seconds, lf_cpu * 1e6 / count, ch_cpu * 1e6 / count, rss
     finally:
         lf.terminate()
         lf.wait(timeout=60)
@@ -107,11 +82,7 @@ log {{ source(s); destination(d); flags(flow-control); }};
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--logferry", default=os.path.join(HERE, "..", "build", "logferry"))
-    ap.add_argument("--count", type=int, default=1000000)
-    ap.add_argument("--batch-lines", default="1000 10000 50000")
-    a = ap.parse_args()
+    a = arg_parser(__doc__, os.path.join(HERE, "..", "build", "logferry"), "1000 10000 50000").parse_args()
     if tc.SERVER is None:
         raise SystemExit("clickhouse-server is not installed (scripts/install-deps.sh installs it)")
     ch = tc.ClickHouse()

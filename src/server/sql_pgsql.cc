@@ -5,11 +5,13 @@
 // PQconsumeInput/PQgetResult, driven by a uv_poll_t on PQsocket().  The
 // loop never waits for the server.
 //
-// A transaction is BEGIN, one multi-row INSERT per run of rows bound for
-// the same table (every value a parameter), COMMIT; when all its rows go to
-// one table it is that INSERT alone (a statement is atomic), one round
-// trip.  Rows are taken from the backlog only when the commit succeeded.  When an INSERT fails for what a row
-// holds (SQLSTATE classes 22 data exception, 23 integrity constraint, 54
+// A transaction is BEGIN, one COPY ... FROM STDIN (pgsql-copy(yes), the
+// default: the rows in COPY's text format, pgsql_copy_text.h) or one
+// multi-row INSERT (every value a parameter) per run of rows bound for the
+// same table, COMMIT; when all its rows go to one table it is that COPY or
+// INSERT alone (a statement is atomic).  Rows are taken from the backlog
+// only when the commit succeeded.  When a COPY or INSERT fails for what a
+// row holds (SQLSTATE classes 22 data exception, 23 integrity constraint, 54
 // program limit), the transaction is rolled back and its rows are written
 // again one by one (each INSERT its own transaction), so that only the rows
 // the server refuses are dropped (reported, counted as errors).  Any other
@@ -27,6 +29,7 @@
 
 #include "core/text.h"
 #include "core/shared_library.h"
+#include "server/pgsql_copy_text.h"
 #include "server/sql_writer.h"
 
 namespace logferry {
@@ -36,6 +39,7 @@ namespace {
 constexpr uint64_t kConnectTimeoutMs = 10000;
 constexpr size_t kMaxParams = 65535;  // PostgreSQL's limit per statement
 constexpr size_t kMaxAddresses = 8;
+constexpr size_t kCopyChunk = 64 * 1024;  // COPY data handed to libpq at once
 
 bool is_numeric_address(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
@@ -71,6 +75,8 @@ std::string one_line(const char* text) {
   X(PQgetvalue) \
   X(PQisBusy) \
   X(PQntuples) \
+  X(PQputCopyData) \
+  X(PQputCopyEnd) \
   X(PQresStatus) \
   X(PQresultErrorField) \
   X(PQresultErrorMessage) \
@@ -161,8 +167,7 @@ class PgsqlWriter : public SqlWriter {
 
   void stop_backend() override {
     dead_ = true;
-    if (state_ == State::kReady &&
-        (query_ == Query::kCommit || query_ == Query::kAutocommit || query_ == Query::kSingle))
+    if (state_ == State::kReady && outcome_unknown())
       report(4, "shutting down while a COMMIT of " + std::to_string(txn_rows_) +
                     " rows was unanswered; they count as not written and may be stored twice");
     drop_connection();
@@ -176,6 +181,10 @@ class PgsqlWriter : public SqlWriter {
   // kCheck: which columns and indexes a table has (catalog reads, no
   // privilege needed); kSetup: what it lacks is created.
   enum class Query { kNone, kSession, kCheck, kSetup, kAutocommit, kBegin, kInsert, kCommit, kRollback, kSingle };
+  // Where a COPY (sent as kAutocommit or kInsert) is: the statement sent
+  // (kStarting), its data going out (kSending), ended and its answer
+  // awaited (kEnded).
+  enum class Copy { kNone, kStarting, kSending, kEnded };
 
   // ---- connecting ----
 
@@ -311,9 +320,17 @@ class PgsqlWriter : public SqlWriter {
     retry_in(delay);
   }
 
+  // Whether the statement in flight may have stored its rows: a COMMIT, or
+  // a statement that is a transaction alone, once sent whole (a COPY whose
+  // data has not all gone cannot have stored anything).
+  bool outcome_unknown() const {
+    return (query_ == Query::kCommit || query_ == Query::kSingle || query_ == Query::kAutocommit) &&
+           copy_ != Copy::kStarting && copy_ != Copy::kSending;
+  }
+
   // The connection broke (or the server ended it) while it was up.
   void connection_lost(const std::string& why) {
-    bool unknown = query_ == Query::kCommit || query_ == Query::kSingle || query_ == Query::kAutocommit;
+    bool unknown = outcome_unknown();
     size_t unsure = unknown ? txn_rows_ : 0;
     drop_connection();
     uint64_t delay = after_failure();
@@ -333,6 +350,7 @@ class PgsqlWriter : public SqlWriter {
     conn_ = nullptr;
     if (state_ != State::kResolving) state_ = State::kDisconnected;
     query_ = Query::kNone;
+    copy_ = Copy::kNone;
     txn_rows_ = 0;
     txn_done_ = 0;
     run_rows_ = 0;
@@ -392,7 +410,12 @@ class PgsqlWriter : public SqlWriter {
     }
     if (state_ != State::kReady) return;
     if (writable && want_write_) {
-      if (!flush_output()) return;
+      if (copy_ == Copy::kSending) {
+        send_copy_data();
+        if (!conn_) return;  // the connection broke
+      } else if (!flush_output()) {
+        return;
+      }
     }
     if (readable) {
       if (!pq_->PQconsumeInput(conn_)) {
@@ -400,7 +423,7 @@ class PgsqlWriter : public SqlWriter {
         // error for the query in flight) may still be read: it tells
         // whether the query's outcome is known (query_done()).
         if (query_ != Query::kNone) read_results();
-        if (conn_) connection_lost(one_line(pq_->PQerrorMessage(conn_)));
+        if (conn_) libpq_failed();
         return;
       }
       read_results();
@@ -411,26 +434,35 @@ class PgsqlWriter : public SqlWriter {
   bool flush_output() {
     int rc = pq_->PQflush(conn_);
     if (rc < 0) {
-      connection_lost(one_line(pq_->PQerrorMessage(conn_)));
+      libpq_failed();
       return false;
     }
-    bool more = rc == 1;
-    if (more != want_write_) {
-      want_write_ = more;
-      watch_socket();
-    }
+    want_write(rc == 1);
     return true;
   }
 
   void read_results() {
+    // While COPY data goes out, libpq keeps what the server says (e.g. an
+    // error) until PQputCopyEnd; then it is read.
+    if (copy_ == Copy::kSending) return;
     while (conn_ && query_ != Query::kNone && !pq_->PQisBusy(conn_)) {
       PGresult* res = pq_->PQgetResult(conn_);
       if (!res) {
         query_done();
         return;
       }
-      got_result_ = true;
       ExecStatusType st = pq_->PQresultStatus(res);
+      if (st == PGRES_COPY_IN) {
+        pq_->PQclear(res);
+        if (copy_ != Copy::kStarting) {
+          connection_lost("the server asked for COPY data unasked");
+          return;
+        }
+        copy_ = Copy::kSending;
+        send_copy_data();
+        return;
+      }
+      got_result_ = true;
       if (query_ == Query::kCheck && st == PGRES_TUPLES_OK) {
         for (int i = 0, n = pq_->PQntuples(res); i < n; ++i)
           check_rows_.emplace_back(pq_->PQgetvalue(res, i, 0)[0], pq_->PQgetvalue(res, i, 1));
@@ -447,7 +479,7 @@ class PgsqlWriter : public SqlWriter {
     if (conn_ && query_ == Query::kNone) {
       // Idle: a result nobody asked for means the server is ending the
       // session (e.g. shutting down); the read that follows tells.
-      if (pq_->PQstatus(conn_) == CONNECTION_BAD) connection_lost(one_line(pq_->PQerrorMessage(conn_)));
+      if (pq_->PQstatus(conn_) == CONNECTION_BAD) libpq_failed();
     }
   }
 
@@ -459,7 +491,7 @@ class PgsqlWriter : public SqlWriter {
                                      nullptr, nullptr, 0)
                  : pq_->PQsendQuery(conn_, sql_.c_str());
     if (!ok) {
-      connection_lost(one_line(pq_->PQerrorMessage(conn_)));
+      libpq_failed();
       return;
     }
     query_ = q;
@@ -520,17 +552,22 @@ class PgsqlWriter : public SqlWriter {
     txn_rows_ = n;
     txn_done_ = 0;
     if (run_length(0) == n) {
-      send_insert(Query::kAutocommit);
+      send_rows(Query::kAutocommit);
       return;
     }
     send_simple(Query::kBegin, "BEGIN");
   }
 
-  // How many rows from `from` on one INSERT takes: those of the
-  // transaction bound for the same table, at most kMaxParams values.
+  // COPY takes the rows unless every column is left to its DEFAULT (COPY
+  // needs a column).
+  bool use_copy() const { return cfg_.pgsql_copy && !insert_columns_.empty(); }
+
+  // How many rows from `from` on one COPY or INSERT takes: those of the
+  // transaction bound for the same table; for an INSERT at most kMaxParams
+  // values.
   size_t run_length(size_t from) const {
     size_t ncols = insert_columns_.size();
-    size_t max_rows = ncols == 0 ? 1 : std::max<size_t>(1, kMaxParams / ncols);
+    size_t max_rows = use_copy() ? txn_rows_ : ncols == 0 ? 1 : std::max<size_t>(1, kMaxParams / ncols);
     uint32_t table = backlog_.row(from).table;
     size_t end = from + 1;
     while (end < txn_rows_ && end - from < max_rows && backlog_.row(end).table == table) ++end;
@@ -590,6 +627,81 @@ class PgsqlWriter : public SqlWriter {
     }
   }
 
+  // The rows from txn_done_ on that go to the same table, by COPY or INSERT.
+  void send_rows(Query q) {
+    if (use_copy()) {
+      send_copy(q);
+    } else {
+      send_insert(q);
+    }
+  }
+
+  // COPY t (cols) FROM STDIN: the rows from txn_done_ on that go to the
+  // same table.  The data is made now and sent once the server asks for it.
+  void send_copy(Query q) {
+    size_t ncols = insert_columns_.size();
+    const SqlTable& t = tables_[backlog_.row(txn_done_).table];
+    run_rows_ = run_length(txn_done_);
+    sql_ = "COPY ";
+    sql_ += t.quoted;
+    sql_ += " (";
+    for (size_t k = 0; k < ncols; ++k) {
+      if (k) sql_ += ", ";
+      sql_ += quote_identifier(cfg_.columns[insert_columns_[k]].name);
+    }
+    sql_ += ") FROM STDIN";
+    copy_data_.clear();
+    for (size_t i = txn_done_, end = txn_done_ + run_rows_; i < end; ++i) {
+      RowBacklog::Row row = backlog_.row(i);
+      for (size_t k = 0; k < ncols; ++k) {
+        if (k) copy_data_.push_back('\t');
+        const char* v = row.c_str(k);
+        append_copy_field(&copy_data_, v, v ? row.value(k).size() : 0);
+      }
+      copy_data_.push_back('\n');
+    }
+    copy_sent_ = 0;
+    copy_ = Copy::kStarting;  // before send(): a break there knows nothing was stored
+    send(q, false);
+  }
+
+  // Hands the COPY data to libpq, a chunk at a time and only while libpq
+  // sent what it had (so its buffer stays small), then ends the COPY; waits
+  // for the socket to take more when it is full.
+  void send_copy_data() {
+    int rc = 0;  // as PQflush says: 0 go on, 1 wait until the socket takes more, -1 broken
+    while (rc == 0 && copy_ == Copy::kSending) {
+      rc = pq_->PQflush(conn_);
+      if (rc != 0) break;
+      int put;  // as PQputCopyData and PQputCopyEnd say: 1 taken, 0 no room now, -1 broken
+      if (copy_sent_ < copy_data_.size()) {
+        size_t n = std::min(kCopyChunk, copy_data_.size() - copy_sent_);
+        put = pq_->PQputCopyData(conn_, copy_data_.data() + copy_sent_, static_cast<int>(n));
+        if (put == 1) copy_sent_ += n;
+      } else {
+        put = pq_->PQputCopyEnd(conn_, nullptr);
+        if (put == 1) copy_ = Copy::kEnded;
+      }
+      rc = put == 1 ? 0 : put == 0 ? 1 : -1;
+    }
+    if (rc < 0) {
+      libpq_failed();
+    } else if (rc == 1) {
+      want_write(true);
+    } else if (flush_output()) {
+      read_results();  // the answer may be in libpq's buffer already
+    }
+  }
+
+  // libpq says the connection broke.
+  void libpq_failed() { connection_lost(one_line(pq_->PQerrorMessage(conn_))); }
+
+  void want_write(bool on) {
+    if (on == want_write_) return;
+    want_write_ = on;
+    watch_socket();
+  }
+
   // INSERT INTO t (cols) VALUES ($1, $2), ($3, $4), ...: the rows from
   // txn_done_ on that go to the same table, at most kMaxParams values.
   void send_insert(Query q) {
@@ -628,6 +740,7 @@ class PgsqlWriter : public SqlWriter {
   void query_done() {
     Query q = query_;
     query_ = Query::kNone;
+    copy_ = Copy::kNone;
     bool ok = error_state_.empty() && error_text_.empty();
     if (pq_->PQstatus(conn_) == CONNECTION_BAD && !(got_result_ && ok)) {
       // The connection broke.  When the server answered with an error (it
@@ -686,7 +799,7 @@ class PgsqlWriter : public SqlWriter {
           failed(error_text_);
           return;
         }
-        send_insert(Query::kInsert);
+        send_rows(Query::kInsert);
         return;
       case Query::kInsert:
         if (!ok) {
@@ -700,7 +813,7 @@ class PgsqlWriter : public SqlWriter {
         }
         txn_done_ += run_rows_;
         if (txn_done_ < txn_rows_) {
-          send_insert(Query::kInsert);
+          send_rows(Query::kInsert);
           return;
         }
         send_simple(Query::kCommit, "COMMIT");
@@ -789,6 +902,9 @@ class PgsqlWriter : public SqlWriter {
   bool got_result_ = false;  // the server answered the query in flight
   std::string error_state_, error_text_, last_error_;
 
+  Copy copy_ = Copy::kNone;
+  std::string copy_data_;  // reused: the COPY's rows in text format
+  size_t copy_sent_ = 0;   // of copy_data_, handed to libpq
   std::string sql_;                  // reused: the statement being sent
   std::vector<const char*> params_;  // reused: its parameter values
 };

@@ -5,9 +5,13 @@
 # rsyslog conflicts with syslog-ng-core (both provide system-log-daemon), so it
 # cannot be installed next to it; the test runs the unpacked rsyslogd instead.
 #
-# Usage: fetch-rsyslog.sh [--check] [DIR]
+# Usage: fetch-rsyslog.sh [--check] [--with-pgsql] [DIR]
 #   DIR defaults to $RSYSLOG_DIR, else /tmp/logferry-rsyslog-pkg.
 #   --check: download nothing; exit 0 when DIR holds a usable rsyslogd, else 77.
+#   --with-pgsql: also unpack rsyslog-pgsql (the ompgsql module, for
+#     bench/sql.py).  Only its module is needed: its other Depends (debconf,
+#     dbconfig-common, ucf) serve the package's install scripts, which do not
+#     run; libpq5 is unpacked too when it is not installed.
 #
 # When DIR/usr/sbin/rsyslogd is missing, `apt-get download rsyslog` fetches the
 # package into DIR/debs and `dpkg-deb -x` unpacks it into DIR.  Each package it
@@ -23,10 +27,14 @@
 set -euo pipefail
 
 check_only=0
-if [ "${1:-}" = "--check" ]; then
-  check_only=1
-  shift
-fi
+with_pgsql=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) check_only=1; shift ;;
+    --with-pgsql) with_pgsql=1; shift ;;
+    *) break ;;
+  esac
+done
 dir=${1:-${RSYSLOG_DIR:-/tmp/logferry-rsyslog-pkg}}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -44,6 +52,7 @@ objects() {
   for m in imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpsrv lmtcpclt; do
     [ -e "$moddir/$m.so" ] && echo "$moddir/$m.so"
   done
+  if [ "$with_pgsql" -eq 1 ] && [ -e "$moddir/ompgsql.so" ]; then echo "$moddir/ompgsql.so"; fi
   return 0
 }
 
@@ -56,7 +65,8 @@ unresolved() {
 }
 
 ready() {
-  [ -x "$rsyslogd" ] && [ -e "$moddir/imtcp.so" ] && [ -z "$(unresolved)" ]
+  [ -x "$rsyslogd" ] && [ -e "$moddir/imtcp.so" ] &&
+    { [ "$with_pgsql" -eq 0 ] || [ -e "$moddir/ompgsql.so" ]; } && [ -z "$(unresolved)" ]
 }
 
 # One fetch at a time per directory (ctest may run tests in parallel).
@@ -147,8 +157,16 @@ else
   done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n')
 fi
 
+if [ "$with_pgsql" -eq 1 ] && [ ! -e "$moddir/ompgsql.so" ]; then
+  deb=$(download rsyslog-pgsql) || exit $?
+  echo "fetch-rsyslog: unpacking $(basename "$deb")" >&2
+  dpkg-deb -x "$deb" "$dir"
+  installed libpq5 || unpack libpq5 || exit $?
+fi
+
 if ! ready; then
   echo "fetch-rsyslog: rsyslogd is still not usable from $dir" >&2
+  [ "$with_pgsql" -eq 0 ] || [ -e "$moddir/ompgsql.so" ] || echo "  missing: $moddir/ompgsql.so" >&2
   [ -x "$rsyslogd" ] || echo "  missing: $rsyslogd" >&2
   [ -e "$moddir/imtcp.so" ] || echo "  missing: $moddir/imtcp.so" >&2
   u=$(unresolved)

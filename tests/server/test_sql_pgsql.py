@@ -9,6 +9,10 @@ server refuses (bad UTF-8, too long, a NUL byte) reported and counted while
 the others are kept, session-statements(), a wrong password retried until it
 is fixed, and the server restarted in the middle of a load: nothing lost.
 
+Rows go by COPY FROM STDIN (pgsql-copy(yes), the default) or, with
+LF_PGSQL_COPY=no in the environment, by multi-row INSERTs (pgsql-copy(no)):
+ctest runs the script once for each (server_sql_pgsql, server_sql_pgsql_insert).
+
 Exits 77 (skipped) only when PostgreSQL's server binaries are not installed."""
 import glob
 import os
@@ -24,6 +28,7 @@ import unittest
 import lfharness as h
 
 NULL = "\x01"  # how psql prints NULL here
+PGSQL_COPY = os.environ.get("LF_PGSQL_COPY", "yes")  # the path under test
 
 
 def find_pg_bin():
@@ -158,14 +163,14 @@ class PgsqlTest(h.ServerTest):
             return 0
         return int(self.q(f'SELECT count(*) FROM "{table}"')[0][0])
 
-    def wait_rows(self, n, lf, table="messages"):
+    def wait_rows(self, n, lf, table="messages", timeout=h.WAIT_TIMEOUT):
         h.wait_until(lambda: self.count(table) >= n, what=lambda: f"{n} rows in {table} (have {self.count(table)})",
-                     proc=lf.proc, interval=0.05)
+                     proc=lf.proc, interval=0.05, timeout=timeout)
 
     def sql_dest(self, columns, values, table='"messages"', extra="", host="127.0.0.1", password="se'cret"):
         return (f"destination d {{ sql(type(pgsql) host({h.config_string(host)}) port({self.pg.port})\n"
                 f"  username(\"lf\") password({h.config_string(password)}) database(\"{self.db}\")\n"
-                f"  table({table}) columns({columns})\n  values({values}) {extra}); }};\n")
+                f"  table({table}) columns({columns})\n  values({values}) {extra} pgsql-copy({PGSQL_COPY})); }};\n")
 
     def test_rows_match_what_was_sent(self):
         lf = self.tcp_server(self.sql_dest(
@@ -200,8 +205,11 @@ class PgsqlTest(h.ServerTest):
         lf = self.tcp_server(self.sql_dest('"program", "message"', '"${PROGRAM}", "${MSGONLY}"',
                                            table='"T_${PROGRAM}"'))
         evil_programs = ["x');DROP", 'a"b;--', "App"]
+        # COPY's text format gives meaning to backslash, tab and CR (newline
+        # ends the message here), to \N and to \. alone: all stored as sent.
         evil_messages = ["'); DROP TABLE messages; --", '" OR 1=1; --', "\\'; DELETE FROM pg_class; --",
-                         "$1 $$ E'\\x00' ?", "Robert'); DROP TABLE Students;--"]
+                         "$1 $$ E'\\x00' ?", "Robert'); DROP TABLE Students;--", "\\N", "\\.", "tab\there",
+                         "back\\slash \\\\ \\t \\n \\x41 \\101", "carriage\rreturn", "\\"]
         h.tcp_send(lf.port, b"".join(f"<13>1 2026-01-01T00:00:00Z h {p} - - - {m}\n".encode()
                                      for p in evil_programs for m in evil_messages))
         names = ["t_x___drop", "t_a_b___", "t_app"]
@@ -244,6 +252,27 @@ class PgsqlTest(h.ServerTest):
         self.assertIn("value too long for type character varying(20)", lf.stderr)
         self.assertIn("NUL byte", lf.stderr)
         self.assertIn("n='5' message='bad utf8 \\xff\\xfe'", lf.stderr)
+
+    def test_large_batches_and_a_refused_row_mid_batch(self):
+        """Transactions of 5,000 rows of 1 KiB: a COPY's data goes to libpq in
+        many pieces while the socket is full.  A row with bad UTF-8 in the
+        middle of one makes the server refuse the COPY while its data still
+        flows; that batch is written again row by row, all but that row."""
+        n, bad = 12000, 7000
+        lf = self.tcp_server(self.sql_dest('"n integer", "message"', '"${PID}", "${MSGONLY}"',
+                                           extra="batch-lines(5000) log-fifo-size(10000)"), flow_control=True)
+        lines = [b"<13>1 2026-01-01T00:00:00Z h p %d - - %s\n" %
+                 (i, b"bad \xff utf8" if i == bad else (b"%06d " % i) * 146 + b"x") for i in range(n)]
+        h.tcp_send(lf.port, b"".join(lines), timeout=120)
+        self.wait_rows(n - 1, lf, timeout=150)  # 5,000 rows one by one: slow under ASan on a busy machine
+        stats = self.stop_ok(lf)
+        self.assertEqual(self.q("SELECT count(*), count(DISTINCT n), min(n), max(n), sum(length(message)), "
+                                "bool_and(message = repeat(lpad(n::text, 6, '0') || ' ', 146) || 'x'), "
+                                f"count(*) FILTER (WHERE n = {bad}) FROM messages"),
+                         [(str(n - 1), str(n - 1), "0", str(n - 1), str((n - 1) * (7 * 146 + 1)), "t", "0")])
+        d = stats["destination"]["d#0"]
+        self.assertEqual((d["in"], d["out"], d["errors"]), (n, n - 1, 1), stats)
+        self.assertIn("invalid byte sequence for encoding", lf.stderr)
 
     def test_refused_row_in_a_transaction_of_several_tables(self):
         """Rows for two tables go in BEGIN ... COMMIT; one refused row rolls it

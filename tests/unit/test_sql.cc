@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "server/pgsql_copy_text.h"
 #include "server/sql_backlog.h"
 #include "server/sql_writer.h"
 
@@ -99,4 +100,36 @@ TEST_CASE("sql() names: quoted identifiers, sanitized table names, index names")
   CHECK(a.size() == 63);
   CHECK(b.size() == 63);
   CHECK(a != b);  // the hash tells them apart
+}
+
+TEST_CASE("COPY text fields: backslash, tab, newline and CR escaped, NULL as \\N, other bytes as they are") {
+  auto field = [](const char* v, size_t len) {
+    std::string out = "<";
+    append_copy_field(&out, v, len);
+    return out + ">";
+  };
+  auto f = [&](std::string_view v) { return field(v.data(), v.size()); };
+  CHECK(field(nullptr, 0) == "<\\N>");
+  CHECK(f("") == "<>");
+  CHECK(f("plain text") == "<plain text>");
+  CHECK(f("a\\b") == "<a\\\\b>");
+  CHECK(f("\\N") == "<\\\\N>");  // the text \N is not NULL
+  CHECK(f("\\.") == "<\\\\.>");  // nor the end-of-data marker
+  CHECK(f("tab\there") == "<tab\\there>");
+  CHECK(f("line\nbreak\r\n") == "<line\\nbreak\\r\\n>");
+  CHECK(f("\\\t\n\r") == "<\\\\\\t\\n\\r>");
+  CHECK(f("'); DROP TABLE t; --") == "<'); DROP TABLE t; -->");
+  CHECK(f("\xc3\xa9t\xc3\xa9 \xff\xfe \x01\x1b") == "<\xc3\xa9t\xc3\xa9 \xff\xfe \x01\x1b>");  // the server checks UTF-8
+  std::string many(100000, 'x');
+  many[50000] = '\t';
+  std::string out;
+  append_copy_field(&out, many);
+  CHECK(out.size() == many.size() + 1);
+  CHECK(out.substr(49999, 4) == "x\\tx");
+  // Appends: a row is fields joined by tabs.
+  std::string row;
+  append_copy_field(&row, "a\tb");
+  row.push_back('\t');
+  append_copy_field(&row, nullptr, 0);
+  CHECK(row == "a\\tb\t\\N");
 }
