@@ -5,9 +5,12 @@
 # rsyslog conflicts with syslog-ng-core (both provide system-log-daemon), so it
 # cannot be installed next to it; the test runs the unpacked rsyslogd instead.
 #
-# Usage: fetch-rsyslog.sh [--check] [DIR]
+# Usage: fetch-rsyslog.sh [--check] [--relp] [DIR]
 #   DIR defaults to $RSYSLOG_DIR, else /tmp/logferry-rsyslog-pkg.
 #   --check: download nothing; exit 0 when DIR holds a usable rsyslogd, else 77.
+#   --relp: also unpack rsyslog-relp (imrelp.so, omrelp.so; their library
+#   librelp0 is installed by scripts/install-deps.sh, else unpacked too), for
+#   bench/relay_compare.sh.
 #
 # When DIR/usr/sbin/rsyslogd is missing, `apt-get download rsyslog` fetches the
 # package into DIR/debs and `dpkg-deb -x` unpacks it into DIR.  Each package it
@@ -23,10 +26,14 @@
 set -euo pipefail
 
 check_only=0
-if [ "${1:-}" = "--check" ]; then
-  check_only=1
-  shift
-fi
+relp=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) check_only=1; shift ;;
+    --relp) relp=1; shift ;;
+    *) break ;;
+  esac
+done
 dir=${1:-${RSYSLOG_DIR:-/tmp/logferry-rsyslog-pkg}}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -41,7 +48,9 @@ moddir="$dir/usr/lib/$multiarch/rsyslog"
 objects() {
   echo "$rsyslogd"
   local m
-  for m in imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpsrv lmtcpclt; do
+  local mods="imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpsrv lmtcpclt"
+  [ "$relp" -eq 0 ] || mods="$mods imrelp omrelp"
+  for m in $mods; do
     [ -e "$moddir/$m.so" ] && echo "$moddir/$m.so"
   done
   return 0
@@ -56,7 +65,8 @@ unresolved() {
 }
 
 ready() {
-  [ -x "$rsyslogd" ] && [ -e "$moddir/imtcp.so" ] && [ -z "$(unresolved)" ]
+  [ -x "$rsyslogd" ] && [ -e "$moddir/imtcp.so" ] && { [ "$relp" -eq 0 ] || [ -e "$moddir/omrelp.so" ]; } \
+    && [ -z "$(unresolved)" ]
 }
 
 # One fetch at a time per directory (ctest may run tests in parallel).
@@ -147,10 +157,15 @@ else
   done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n')
 fi
 
+if [ "$relp" -eq 1 ] && [ ! -e "$moddir/omrelp.so" ]; then
+  unpack rsyslog-relp || exit $?
+fi
+
 if ! ready; then
   echo "fetch-rsyslog: rsyslogd is still not usable from $dir" >&2
   [ -x "$rsyslogd" ] || echo "  missing: $rsyslogd" >&2
   [ -e "$moddir/imtcp.so" ] || echo "  missing: $moddir/imtcp.so" >&2
+  [ "$relp" -eq 0 ] || [ -e "$moddir/omrelp.so" ] || echo "  missing: $moddir/omrelp.so" >&2
   u=$(unresolved)
   [ -z "$u" ] || echo "  unresolved libraries: $(echo "$u" | tr '\n' ' ')" >&2
   exit 1
