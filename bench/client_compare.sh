@@ -87,44 +87,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-has_tool() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-
-mkdir -p "$BUILD"
-BUILD=$(cd "$BUILD" && pwd)
-export LOGFERRY=${LOGFERRY:-$BUILD/logferry}
-export SYSLOG_NG=${SYSLOG_NG:-$(command -v syslog-ng || echo /usr/sbin/syslog-ng)}
-
-if has_tool logferry && [ ! -x "$LOGFERRY" ]; then
-  echo "client_compare.sh: no logferry at $LOGFERRY; build it first:" >&2
-  echo "  cmake -S . -B build-cmp -DCMAKE_BUILD_TYPE=Release -DLOGFERRY_TESTS=OFF && cmake --build build-cmp --target logferry -j2" >&2
-  exit 1
-fi
-if has_tool syslog-ng && [ ! -x "$SYSLOG_NG" ]; then
-  echo "client_compare.sh: syslog-ng not found (set SYSLOG_NG)" >&2
-  exit 1
-fi
-if has_tool rsyslog; then
-  if [ -z "${RSYSLOGD:-}" ]; then
-    if ! RSYSLOGD=$(bash "$ROOT/tests/interop/fetch-rsyslog.sh" "$BUILD/rsyslog-pkg"); then
-      echo "client_compare.sh: rsyslog could not be fetched (tests/interop/fetch-rsyslog.sh)" >&2
-      exit 1
-    fi
-    pkg=$BUILD/rsyslog-pkg
-    RSYSLOG_MODDIR=$(ls -d "$pkg"/usr/lib/*/rsyslog | head -n1)
-    RSYSLOG_LIBS=$(ls -d "$pkg"/usr/lib/*-linux-gnu "$pkg"/lib/*-linux-gnu 2>/dev/null | paste -sd: || true)
-  else
-    RSYSLOG_MODDIR=$(dirname "$(ls /usr/lib/*/rsyslog/imfile.so /usr/lib/rsyslog/imfile.so 2>/dev/null | head -n1)")
-    RSYSLOG_LIBS=""
-  fi
-  if [ ! -e "$RSYSLOG_MODDIR/imfile.so" ]; then
-    echo "client_compare.sh: no imfile.so in $RSYSLOG_MODDIR" >&2
-    exit 1
-  fi
-  export RSYSLOGD RSYSLOG_MODDIR RSYSLOG_LIBS
-fi
-
-echo "logferry:  $LOGFERRY"
-has_tool syslog-ng && echo "syslog-ng: $SYSLOG_NG ($("$SYSLOG_NG" --version | head -n1))"
-has_tool rsyslog && echo "rsyslogd:  $RSYSLOGD"
+ME=client_compare.sh
+. "$ROOT/bench/find-tools.sh"
 exec python3 "$ROOT/bench/client/driver.py" --tools "$TOOLS" --lines "$LINES" --workloads "$WORKLOADS" \
   --idle-seconds "$IDLE_SECONDS" --idle-files "$IDLE_FILES" --rss-files "$RSS_FILES" "${KEEP[@]+"${KEEP[@]}"}"

@@ -26,7 +26,10 @@
 #              the run, per million lines written
 #   loss       messages sent that are not in the file (by sequence number,
 #              read after the daemon stopped); dup: lines whose sequence
-#              number was already written
+#              number was already written; a line that does not end with
+#              its message's text (after "<PRI>STAMP HOST ") is reported as
+#              altered, and the run ends with whether every tool's output
+#              held exactly the messages sent
 #   RSS        the daemon's peak resident memory (VmHWM) over the run
 #   other load CPU used during the run by everything but the daemon and the
 #              sender (/proc/stat minus both), in cores: the machine may be
@@ -348,6 +351,7 @@ kv() {  # kv KEY "k=v k=v ...": the value of KEY
 }
 
 RESULTS=$TMP/results.tsv
+ALTERED=()  # "WORKLOAD TOOL rep R: N" for every run whose output holds altered lines
 : > "$RESULTS"
 RUN=0
 
@@ -379,9 +383,9 @@ run_one() {
   secs=$(kv last_line_s "$out"); scpu=$(kv cpu_s "$out"); ssecs=$(kv send_s "$out")
   # Read after the daemon stopped, so that a late duplicate counts too.
   chk=$("$SENDER" check "$RUNDIR/out.log" "$((sent + errs))")
-  local written dup missing other
+  local written dup missing other altered
   written=$(kv lines "$chk"); dup=$(kv dup "$chk")
-  missing=$(kv missing "$chk"); other=$(kv other "$chk")
+  missing=$(kv missing "$chk"); other=$(kv other "$chk"); altered=$(kv altered "$chk")
   local loss=$((missing - errs))
   awk -v wl="$wl" -v tool="$tool" -v rep="$rep" -v sent="$sent" -v written="$written" \
       -v loss="$loss" -v dup="$dup" -v other="$other" -v secs="$secs" -v lines="$lines" \
@@ -402,6 +406,10 @@ run_one() {
              $1, $2, $3, $4, $16, $5, $9, $10, $6, $7, $11 / 1024, $12, $15, $13, $14 }'
   if [ "$other" != 0 ]; then
     echo "    note: $other lines without a sequence number in $tool's output"
+  fi
+  if [ "$altered" != 0 ]; then
+    echo "    note: $altered lines of $tool's output do not end with the message sent (split, mangled, truncated)"
+    ALTERED+=("$wl $tool rep $rep: $altered")
   fi
   if [ "$KEEP" != 1 ]; then rm -f "$RUNDIR/out.log"; fi
 }
@@ -438,3 +446,10 @@ echo
 echo "Results ($((($(date +%s) - START))) s; load average at the end $END_LOAD; medians of $REPS reps for TCP):"
 echo
 summarize "$RESULTS"
+echo
+if [ ${#ALTERED[@]} -eq 0 ]; then
+  echo "Outputs: every line written ends with the text of the message sent (lf-sender check): the tools wrote the same messages."
+else
+  echo "Outputs: lines that do not end with the message sent (lf-sender check):"
+  printf '  %s\n' "${ALTERED[@]}"
+fi

@@ -32,7 +32,12 @@
 //       Reads FILE (one message per line, each with "seq=NNNNNNNNN") and
 //       prints lines=, distinct=, dup= (lines whose sequence number was
 //       already seen), missing= (of sequence numbers 0..N-1), other= (lines
-//       without a sequence number).
+//       without a sequence number), altered= (lines whose sequence number is
+//       known but that do not end with that message's text, the part after
+//       "<PRI>STAMP HOST ": a message split, mangled or truncated; every
+//       server of the benchmark writes that text as its line's end, so 0
+//       altered and 0 missing for every tool means their outputs hold the
+//       same messages).
 //   lf-sender sink tcp|udp --port P --out FILE
 //       The baseline "raw byte copy" receiver: writes every complete line it
 //       receives (TCP) or every datagram plus a LF (UDP) to FILE, parsing
@@ -435,10 +440,21 @@ int cmd_udp(const Options& o) {
   return 0;
 }
 
+// Where message i's text starts (after "<PRI>Mmm dd hh:mm:ss HOST ").
+std::string_view message_text(const std::string& data, const std::vector<size_t>& offs, size_t i) {
+  std::string_view m(data.data() + offs[i], offs[i + 1] - offs[i]);
+  size_t host = m.find('>') + 1 + 16;  // "Mmm dd hh:mm:ss "
+  size_t sp = m.find(' ', host);
+  return sp == std::string_view::npos ? m : m.substr(sp + 1);
+}
+
 int cmd_check(const char* path, uint64_t n) {
   int fd = open(path, O_RDONLY);
   std::vector<uint8_t> seen(n, 0);
-  uint64_t lines = 0, distinct = 0, dup = 0, other = 0;
+  uint64_t lines = 0, distinct = 0, dup = 0, other = 0, altered = 0;
+  std::string sent;
+  std::vector<size_t> offs;
+  generate(static_cast<uint32_t>(n), false, &sent, &offs);
   if (fd >= 0) {
     std::vector<char> buf(1 << 20);
     std::string carry;
@@ -464,6 +480,8 @@ int cmd_check(const char* path, uint64_t n) {
         ++other;
         return;
       }
+      std::string_view text = message_text(sent, offs, v);
+      if (s.size() < text.size() || s.substr(s.size() - text.size()) != text) ++altered;
       if (seen[v]) ++dup;
       else {
         seen[v] = 1;
@@ -495,9 +513,10 @@ int cmd_check(const char* path, uint64_t n) {
     if (!carry.empty()) line(carry.data(), carry.size());
     close(fd);
   }
-  printf("lines=%llu distinct=%llu dup=%llu missing=%llu other=%llu\n", static_cast<unsigned long long>(lines),
-         static_cast<unsigned long long>(distinct), static_cast<unsigned long long>(dup),
-         static_cast<unsigned long long>(n - distinct), static_cast<unsigned long long>(other));
+  printf("lines=%llu distinct=%llu dup=%llu missing=%llu other=%llu altered=%llu\n",
+         static_cast<unsigned long long>(lines), static_cast<unsigned long long>(distinct),
+         static_cast<unsigned long long>(dup), static_cast<unsigned long long>(n - distinct),
+         static_cast<unsigned long long>(other), static_cast<unsigned long long>(altered));
   return 0;
 }
 

@@ -11,6 +11,7 @@ packages=(
   python3 util-linux bsdextrautils
   syslog-ng-core
   libestr0 libfastjson4 liblognorm5   # rsyslog (a test peer) runs from its unpacked package
+  librelp0                             # and its RELP modules (rsyslog-relp, unpacked too; bench/relay_compare.sh)
   libsqlite3-dev sqlite3 libpq-dev     # sql() destination
   postgresql                           # sql(type(pgsql)) tests run a throwaway cluster of their own
   libcurl4-openssl-dev                 # clickhouse() destination (HTTP through libcurl's multi interface)

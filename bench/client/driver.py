@@ -11,6 +11,7 @@ RSYSLOG_MODDIR, RSYSLOG_LIBS for an unpacked rsyslog).
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -81,6 +82,17 @@ def listening(port):
     return False
 
 
+def tcp_bytes(port):
+    """(bytes received, bytes sent) by the established TCP sockets whose local
+    port is `port` (a server's side of its connections), from the kernel's
+    per-socket counters (`ss -tin`): TCP payload, without IP/TCP headers."""
+    out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    received = sum(int(x) for x in re.findall(r"\bbytes_received:(\d+)", out))
+    sent = sum(int(x) for x in re.findall(r"\bbytes_sent:(\d+)", out))
+    return received, sent
+
+
 def free_port():
     while True:
         with socket.socket() as s:
@@ -120,8 +132,11 @@ def die_with_parent():
         pass
 
 
-def render(template, out, values):
-    with open(os.path.join(HERE, template)) as f:
+def render(template, out, values, confdirs=(HERE,)):
+    """Fills @KEY@ of the first confdirs/template found into out."""
+    path = next((p for p in (os.path.join(d, template) for d in confdirs) if os.path.exists(p)),
+                os.path.join(confdirs[0], template))
+    with open(path) as f:
         text = f.read()
     for k, v in values.items():
         text = text.replace(f"@{k}@", str(v))
@@ -159,9 +174,12 @@ class Daemon:
 
 
 class Tools:
-    """Starts each tool as a client or a server."""
+    """Starts each tool as a client or a server (or, for bench/relay, a relay)
+    with its config template TOOL-ROLE.conf from the first of confdirs that
+    has it."""
 
-    def __init__(self):
+    def __init__(self, confdirs=(HERE,)):
+        self.confdirs = confdirs
         self.logferry = os.environ.get("LOGFERRY")
         self.syslog_ng = os.environ.get("SYSLOG_NG")
         self.rsyslogd = os.environ.get("RSYSLOGD")
@@ -170,7 +188,7 @@ class Tools:
 
     def env(self, tool):
         env = dict(os.environ, TZ="UTC")
-        if tool == "rsyslog" and self.rsyslog_libs:
+        if tool.startswith("rsyslog") and self.rsyslog_libs:
             env["LD_LIBRARY_PATH"] = self.rsyslog_libs + (":" + env["LD_LIBRARY_PATH"]
                                                           if env.get("LD_LIBRARY_PATH") else "")
         return env
@@ -184,39 +202,47 @@ class Tools:
         cmd = [self.rsyslogd, "-n", "-f", conf, "-i", os.path.join(state, "rsyslogd.pid")]
         return cmd + (["-M", self.rsyslog_moddir] if self.rsyslog_moddir else [])
 
-    def server(self, tool, rundir, out):
-        """Starts `tool` as the receiving server writing `out`; returns
-        (Daemon, port)."""
-        state = os.path.join(rundir, "server-state")
+    def start(self, tool, role, rundir, values, listen=False):
+        """Starts `tool` (rsyslog-relp: rsyslog) as `role` with its config
+        filled with `values` and STATE; with `listen`, on a free PORT and
+        once it listens there.  Returns (Daemon, PORT or None)."""
+        state = os.path.join(rundir, f"{role}-state")
         os.makedirs(state, exist_ok=True)
+        binary = "rsyslog" if tool.startswith("rsyslog") else tool
         last = None
         for _ in range(3):
-            port = free_port()
-            conf = render(f"{tool}-server.conf", os.path.join(rundir, f"{tool}-server.conf"),
-                          {"PORT": port, "OUT": out, "STATE": state})
-            d = Daemon(f"{tool} server", self.command(tool, conf, state), rundir, self.env(tool))
+            port = free_port() if listen else None
+            conf = render(f"{tool}-{role}.conf", os.path.join(rundir, f"{tool}-{role}.conf"),
+                          dict(values, PORT=port, STATE=state) if listen else dict(values, STATE=state),
+                          self.confdirs)
+            d = Daemon(f"{tool} {role}", self.command(binary, conf, state), rundir, self.env(tool))
+            if not listen:
+                return d, None
             try:
-                wait_until(lambda: listening(port), 20, f"{tool} server on port {port}", [d])
+                wait_until(lambda: listening(port), 20, f"{tool} {role} on port {port}", [d])
                 return d, port
             except RuntimeError as e:
                 last = e
                 d.stop()
-        raise RuntimeError(f"{tool} server did not start: {last}")
+        raise RuntimeError(f"{tool} {role} did not start: {last}")
 
-    def client(self, tool, rundir, port, logdir, one_file=None):
+    def server(self, tool, rundir, out):
+        """Starts `tool` as the receiving server writing `out`; returns
+        (Daemon, port)."""
+        return self.start(tool, "server", rundir, {"OUT": out}, listen=True)
+
+    def client(self, tool, rundir, port, logdir, one_file=None, values=None):
         """Starts `tool` as the client that follows logdir/*.log (syslog-ng:
-        file(one_file) when given) and forwards to `port`."""
-        state = os.path.join(rundir, "client-state")
-        os.makedirs(state, exist_ok=True)
+        file(one_file) when given) and forwards to `port`; `values`: more
+        for its config."""
         if one_file:
             source = (f'file("{one_file}" flags(no-parse) program-override("bench") follow-freq(1)\n'
                       f'       log-iw-size(20000) log-fetch-limit(1000));')
         else:
             source = (f'wildcard-file(base-dir("{logdir}") filename-pattern("*.log") max-files(5000)\n'
                       f'       flags(no-parse) program-override("bench") log-iw-size(20000) log-fetch-limit(1000));')
-        conf = render(f"{tool}-client.conf", os.path.join(rundir, f"{tool}-client.conf"),
-                      {"PORT": port, "LOGDIR": logdir, "STATE": state, "SOURCE": source})
-        return Daemon(f"{tool} client", self.command(tool, conf, state), rundir, self.env(tool))
+        return self.start(tool, "client", rundir,
+                          dict(values or {}, PORT=port, LOGDIR=logdir, SOURCE=source))[0]
 
 
 # ---------------------------------------------------------------------------
@@ -244,8 +270,12 @@ def generate(n, path):
     return data, total / n - 1
 
 
-def check(path, n):
-    """Counts the lines of a server's output: (lines, distinct, dup, missing, other)."""
+def check(path, n, data=None):
+    """Counts the lines of a server's output: (lines, distinct, dup, missing,
+    other).  With `data` (what generate() wrote), a line counts as other
+    (altered) unless it ends with the generated line of its sequence number:
+    the message bodies every tool wrote are then the same."""
+    sent = data.split(b"\n") if data is not None else None
     seen = bytearray(n)
     lines = distinct = dup = other = 0
     with open(path, "rb") as f:
@@ -257,7 +287,7 @@ def check(path, n):
                 other += 1
                 continue
             v = int(s[at + 4:])
-            if v >= n:
+            if v >= n or (sent is not None and not s.endswith(sent[v])):
                 other += 1
             elif seen[v]:
                 dup += 1
@@ -330,54 +360,73 @@ def append_all(path, data, chunk=4 * MiB):
 # ---------------------------------------------------------------------------
 # Workloads
 
-def run_e2e(tools, tool, tmp, data, n):
-    """file -> client -> TCP -> server -> file, n lines appended at once."""
+def e2e_dirs(tmp, tool):
+    """A run's directory, its log directory with an empty tailed file, and
+    the server's output: (rundir, logdir, tailed, out)."""
     rundir = os.path.join(tmp, f"e2e-{tool}")
     logdir = os.path.join(rundir, "logs")
     os.makedirs(logdir)
     tailed = os.path.join(logdir, "app.log")
-    out = os.path.join(rundir, "server.out")
     open(tailed, "wb").close()
-    server, port = tools.server(tool, rundir, out)
-    client = tools.client(tool, rundir, port, logdir, one_file=tailed if tool == "syslog-ng" else None)
+    return rundir, logdir, tailed, os.path.join(rundir, "server.out")
+
+
+def measure_e2e(tool, hops, tailed, out, data, n, snapshot=None):
+    """Appends `data` (n lines) to `tailed` once a warm-up line went through
+    the running `hops` [(role, Daemon)] into `out`, and measures until `out`
+    holds them all; stops the hops.  Gives ROLE_cpu and ROLE_hwm of every hop;
+    `snapshot()`, when given, is taken after the warm-up and at the end, while
+    the hops run (res["snap0"], res["snap1"])."""
+    procs = [d for _role, d in hops]
     res = {"tool": tool}
     follower = Follower(out)
     try:
         # A first line that carries no sequence number: once it is in the
         # server's file, the client follows the file and is connected.
         append_all(tailed, b"warm-up line\n")
-        if follower.wait(1, 60, procs=[server, client]) is None:
+        if follower.wait(1, 60, procs=procs) is None:
             raise RuntimeError(f"{tool}: the warm-up line did not arrive within 60 s")
         time.sleep(0.5)
         follower.longest_stall = 0.0
-        c0, s0, b0 = cpu_ticks(client.pid), cpu_ticks(server.pid), busy_ticks()
+        if snapshot:
+            res["snap0"] = snapshot()
+        c0, b0 = [cpu_ticks(d.pid) for d in procs], busy_ticks()
         t0 = time.monotonic()
         writer = threading.Thread(target=append_all, args=(tailed, data))
         writer.start()
-        done = follower.wait(1 + n, 600, settle=20, procs=[server, client])
+        done = follower.wait(1 + n, 600, settle=20, procs=procs)
         t_end = time.monotonic()
         writer.join()
-        c1, s1, b1 = cpu_ticks(client.pid), cpu_ticks(server.pid), busy_ticks()
-        res["client_hwm"] = status_kb(client.pid, "VmHWM")
-        res["server_hwm"] = status_kb(server.pid, "VmHWM")
+        c1, b1 = [cpu_ticks(d.pid) for d in procs], busy_ticks()
+        if snapshot:
+            res["snap1"] = snapshot()
+        for (role, d), a, b in zip(hops, c0, c1):
+            res[f"{role}_hwm"] = status_kb(d.pid, "VmHWM")
+            res[f"{role}_cpu"] = (b - a) / HZ
         elapsed = (done if done else t_end) - t0
         res["seconds"] = elapsed
         res["rate"] = (follower.lines - 1) / elapsed if elapsed > 0 else 0
         res["complete"] = done is not None
-        res["client_cpu"] = (c1 - c0) / HZ
-        res["server_cpu"] = (s1 - s0) / HZ
         wall = t_end - t0
-        res["others"] = max(0.0, ((b1 - b0) - (c1 - c0) - (s1 - s0)) / HZ / wall) if wall > 0 else 0
+        res["others"] = max(0.0, ((b1 - b0) - (sum(c1) - sum(c0))) / HZ / wall) if wall > 0 else 0
         res["stall"] = follower.longest_stall
     finally:
         follower.close()
-        client.stop()
-        server.stop()
-    lines, distinct, dup, missing, other = check(out, n)
-    # `other`: lines without a valid sequence number, less the warm-up line
-    # (a line split in two, or mangled).
+        for d in procs:
+            d.stop()
+    lines, distinct, dup, missing, other = check(out, n, data)
+    # `other`: lines without a valid sequence number or whose message is not
+    # the line written, less the warm-up line (a line split in two, mangled).
     res.update(lines=lines, distinct=distinct, dup=dup, missing=missing, other=max(0, other - 1))
     return res
+
+
+def run_e2e(tools, tool, tmp, data, n):
+    """file -> client -> TCP -> server -> file, n lines appended at once."""
+    rundir, logdir, tailed, out = e2e_dirs(tmp, tool)
+    server, port = tools.server(tool, rundir, out)
+    client = tools.client(tool, rundir, port, logdir, one_file=tailed if tool == "syslog-ng" else None)
+    return measure_e2e(tool, [("client", client), ("server", server)], tailed, out, data, n)
 
 
 def start_fleet(tools, tool, tmp, name, nfiles):
@@ -566,15 +615,25 @@ def main():
         log("Goals:")
         for g in goals:
             log(g)
+    return finish()
+
+
+def finish():
+    """The last line of every benchmark's report; returns 0."""
     log()
     log(f"load average at the end: {open('/proc/loadavg').read().split()[0]} (a shared machine: other work "
         f"disturbs single runs)")
     return 0
 
 
-if __name__ == "__main__":
+def run_main(main, name):
+    """Runs a benchmark's main(): a RuntimeError is its one-line failure."""
     try:
         sys.exit(main())
     except RuntimeError as e:
-        log(f"client_compare: {e}")
+        log(f"{name}: {e}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_main(main, "client_compare")

@@ -5,13 +5,16 @@
 # rsyslog conflicts with syslog-ng-core (both provide system-log-daemon), so it
 # cannot be installed next to it; the test runs the unpacked rsyslogd instead.
 #
-# Usage: fetch-rsyslog.sh [--check] [--with-pgsql] [DIR]
+# Usage: fetch-rsyslog.sh [--check] [--with-pgsql] [--relp] [DIR]
 #   DIR defaults to $RSYSLOG_DIR, else /tmp/logferry-rsyslog-pkg.
 #   --check: download nothing; exit 0 when DIR holds a usable rsyslogd, else 77.
 #   --with-pgsql: also unpack rsyslog-pgsql (the ompgsql module, for
 #     bench/sql.py).  Only its module is needed: its other Depends (debconf,
 #     dbconfig-common, ucf) serve the package's install scripts, which do not
 #     run; libpq5 is unpacked too when it is not installed.
+#   --relp: also unpack rsyslog-relp (imrelp.so, omrelp.so; their library
+#     librelp0 is installed by scripts/install-deps.sh, else unpacked too), for
+#     bench/relay_compare.sh.
 #
 # When DIR/usr/sbin/rsyslogd is missing, `apt-get download rsyslog` fetches the
 # package into DIR/debs and `dpkg-deb -x` unpacks it into DIR.  Each package it
@@ -28,10 +31,12 @@ set -euo pipefail
 
 check_only=0
 with_pgsql=0
+relp=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --check) check_only=1; shift ;;
     --with-pgsql) with_pgsql=1; shift ;;
+    --relp) relp=1; shift ;;
     *) break ;;
   esac
 done
@@ -49,7 +54,9 @@ moddir="$dir/usr/lib/$multiarch/rsyslog"
 objects() {
   echo "$rsyslogd"
   local m
-  for m in imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpsrv lmtcpclt; do
+  local mods="imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpsrv lmtcpclt"
+  [ "$relp" -eq 0 ] || mods="$mods imrelp omrelp"
+  for m in $mods; do
     [ -e "$moddir/$m.so" ] && echo "$moddir/$m.so"
   done
   if [ "$with_pgsql" -eq 1 ] && [ -e "$moddir/ompgsql.so" ]; then echo "$moddir/ompgsql.so"; fi
@@ -66,7 +73,8 @@ unresolved() {
 
 ready() {
   [ -x "$rsyslogd" ] && [ -e "$moddir/imtcp.so" ] &&
-    { [ "$with_pgsql" -eq 0 ] || [ -e "$moddir/ompgsql.so" ]; } && [ -z "$(unresolved)" ]
+    { [ "$with_pgsql" -eq 0 ] || [ -e "$moddir/ompgsql.so" ]; } &&
+    { [ "$relp" -eq 0 ] || [ -e "$moddir/omrelp.so" ]; } && [ -z "$(unresolved)" ]
 }
 
 # One fetch at a time per directory (ctest may run tests in parallel).
@@ -163,12 +171,16 @@ if [ "$with_pgsql" -eq 1 ] && [ ! -e "$moddir/ompgsql.so" ]; then
   dpkg-deb -x "$deb" "$dir"
   installed libpq5 || unpack libpq5 || exit $?
 fi
+if [ "$relp" -eq 1 ] && [ ! -e "$moddir/omrelp.so" ]; then
+  unpack rsyslog-relp || exit $?
+fi
 
 if ! ready; then
   echo "fetch-rsyslog: rsyslogd is still not usable from $dir" >&2
   [ "$with_pgsql" -eq 0 ] || [ -e "$moddir/ompgsql.so" ] || echo "  missing: $moddir/ompgsql.so" >&2
   [ -x "$rsyslogd" ] || echo "  missing: $rsyslogd" >&2
   [ -e "$moddir/imtcp.so" ] || echo "  missing: $moddir/imtcp.so" >&2
+  [ "$relp" -eq 0 ] || [ -e "$moddir/omrelp.so" ] || echo "  missing: $moddir/omrelp.so" >&2
   u=$(unresolved)
   [ -z "$u" ] || echo "  unresolved libraries: $(echo "$u" | tr '\n' ' ')" >&2
   exit 1
