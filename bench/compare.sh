@@ -41,6 +41,12 @@
 # copy (`lf-sender sink`: whole lines from the socket into the file, nothing
 # parsed), the most any receiver could do on this machine at that moment.
 #
+# The client and relay roles have their own comparisons, reached from here
+# too (the rest of the arguments are theirs; see each script's header):
+#   bench/compare.sh --role client ...   = bench/client_compare.sh ...
+#   bench/compare.sh --role relay ...    = bench/relay_compare.sh ...
+#   bench/compare.sh [--role server] ... = this script's workloads below
+#
 # Usage: bench/compare.sh [--build DIR] [--tools "logferry syslog-ng rsyslog copy"]
 #                         [--tcp-count N] [--tcp-conns K] [--reps R]
 #                         [--udp-rates "50000 100000 200000 300000 400000"]
@@ -64,6 +70,14 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ "${1:-}" = "--role" ]; then
+  case "${2:-}" in
+    client) shift 2; exec "$ROOT/bench/client_compare.sh" "$@" ;;
+    relay) shift 2; exec "$ROOT/bench/relay_compare.sh" "$@" ;;
+    server) shift 2 ;;
+    *) echo "compare.sh: --role takes client, relay or server" >&2; exit 2 ;;
+  esac
+fi
 BUILD=$ROOT/build-cmp
 TOOLS="logferry syslog-ng rsyslog copy"
 TCP_COUNT=1000000
