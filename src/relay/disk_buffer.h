@@ -1,9 +1,10 @@
 // disk-buffer(): a destination's messages kept on disk on their way out, so
 // that they survive a server that is away, a restart and (reliable mode) a
 // crash.  The buffered destination wraps the sending one (network(),
-// syslog(), ferry()): every batch goes into the DiskQueue first (and the
-// engine counts it as taken once it is there), and a replay pump feeds the
-// queue's records to the sending destination as fast as it takes them.
+// syslog(), ferry(), sql(), clickhouse(), kafka-c()): every batch goes into
+// the DiskQueue first (and the engine counts it as taken once it is there),
+// and a replay pump feeds the queue's records to the sending destination as
+// fast as it takes them.
 //
 // The parts:
 //   disk_queue.{h,cc}   segment files, records, checksums, head, quarantine

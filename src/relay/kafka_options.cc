@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "relay/disk_buffer.h"
 #include "relay/kafka_destination.h"
 #include "relay/kafka_library.h"
 
@@ -57,12 +58,15 @@ namespace {
 
 class KafkaDestinationDriver : public DestinationDriver {
  public:
-  explicit KafkaDestinationDriver(KafkaDestinationConfig c) : cfg_(std::move(c)) {}
-  std::string describe() const override { return describe_kafka_destination(cfg_); }
-  std::unique_ptr<Destination> create() const override { return make_kafka_destination(cfg_); }
+  KafkaDestinationDriver(KafkaDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
+  std::string describe() const override { return describe_kafka_destination(cfg_) + describe_disk_buffer(buffer_); }
+  std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(buffer_, describe_kafka_destination(cfg_), make_kafka_destination(cfg_));
+  }
 
  private:
   KafkaDestinationConfig cfg_;
+  DiskBufferConfig buffer_;
 };
 
 struct Property {
@@ -262,12 +266,14 @@ std::unique_ptr<DestinationDriver> read_kafka(OptionReader& r, const BuildContex
   read_render_options(r, &c.render, &c.zone);
   // workers(): one producer per destination; librdkafka's threads send.
   for (const char* name : {"workers", "flush-timeout-on-reload", "poll-timeout", "local-time-zone", "template-escape",
-                           "ts-format", "on-error", "persist-name", "disk-buffer", "throttle", "retries",
+                           "ts-format", "on-error", "persist-name", "throttle", "retries",
                            "batch-lines", "batch-timeout", "batch-bytes", "time-reopen"}) {
     r.accepted_not_implemented(name);
   }
+  DiskBufferConfig buffer;
+  read_disk_buffer(r, &buffer);
   if (r.diag()->errors().size() != errors_before) return nullptr;
-  return std::make_unique<KafkaDestinationDriver>(std::move(c));
+  return std::make_unique<KafkaDestinationDriver>(std::move(c), std::move(buffer));
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ std::unique_ptr<DestinationDriver> read_clickhouse(OptionReader& r, const BuildC
   std::vector<std::string> flags;
   r.flags("flags", {"dont-create-tables"}, &flags);
   if (std::find(flags.begin(), flags.end(), "dont-create-tables") != flags.end()) c.create_tables = false;
-  for (const char* name : {"disk-buffer", "persist-name", "throttle", "workers", "batch-bytes"})
+  for (const char* name : {"persist-name", "throttle", "workers", "batch-bytes"})
     r.accepted_not_implemented(name);
   if (r.diag()->errors().size() != errors_before) return nullptr;
   return make_sql_driver(std::move(c));

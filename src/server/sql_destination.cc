@@ -31,8 +31,13 @@ namespace {
 class SqlDestinationDriver : public DestinationDriver {
  public:
   explicit SqlDestinationDriver(SqlDestinationConfig c) : cfg_(std::move(c)) {}
-  std::string describe() const override { return describe_sql_destination(cfg_); }
+  std::string describe() const override { return describe_sql_destination(cfg_) + describe_disk_buffer(cfg_.buffer); }
   std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(cfg_.buffer, describe_sql_destination(cfg_), create_writer());
+  }
+
+ private:
+  std::unique_ptr<Destination> create_writer() const {
     switch (cfg_.type) {
       case SqlDestinationConfig::Type::kSqlite:
         return make_sqlite_writer(cfg_);
@@ -44,7 +49,6 @@ class SqlDestinationDriver : public DestinationDriver {
     return make_clickhouse_writer(cfg_);
   }
 
- private:
   SqlDestinationConfig cfg_;
 };
 
@@ -202,6 +206,7 @@ bool read_sql_rows(OptionReader& r, const BuildContext& ctx, const Location& dri
   // The backlog holds at least a transaction.
   c.max_backlog = std::max(c.max_backlog, c.batch_lines);
   read_render_options(r, &c.render, &c.zone);
+  read_disk_buffer(r, &c.buffer);
   return r.diag()->errors().size() == errors_before;
 }
 
@@ -317,7 +322,7 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
   r.flags("flags", {"explicit-commits", "dont-create-tables"}, &flags);
   if (std::find(flags.begin(), flags.end(), "dont-create-tables") != flags.end()) c.create_tables = false;
   for (const char* name : {"local-time-zone", "retries", "dbd-option", "dbi-driver-dir", "quote-char",
-                           "ignore-tns-config", "throttle", "disk-buffer", "persist-name", "template-escape",
+                           "ignore-tns-config", "throttle", "persist-name", "template-escape",
                            "ts-format", "on-error", "workers", "batch-bytes", "encoding"}) {
     r.accepted_not_implemented(name);
   }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "relay/disk_buffer.h"
 
 namespace logferry {
 
@@ -54,6 +55,7 @@ struct SqlDestinationConfig {
   RenderOptions render;
   std::shared_ptr<const TimeZone> zone;  // keeps render.time_zone alive
   int64_t shutdown_grace_ms = 5000;  // at shutdown, how long the rows waiting may take
+  DiskBufferConfig buffer;           // disk-buffer(): rows kept on disk on their way to the database
 };
 
 // One line for `logferry check`, e.g. "sql() sqlite3 var/logs.db table messages".
@@ -63,7 +65,7 @@ void register_sql_destination(DriverRegistry& registry);
 
 // Reads what sql() and clickhouse() share: table(), columns() (a column
 // without a type gets `default_type`), values(), null(), batch-lines(),
-// batch-timeout(), time-reopen(), log-fifo-size() and the time options;
+// batch-timeout(), time-reopen(), log-fifo-size(), disk-buffer() and the time options;
 // `lower_columns` folds column names to lowercase.  False after an error.
 bool read_sql_rows(OptionReader& r, const BuildContext& ctx, const Location& driver_loc, bool lower_columns,
                    const std::string& default_type, SqlDestinationConfig* c);

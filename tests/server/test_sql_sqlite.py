@@ -6,7 +6,9 @@ SQL injection attempts stored as plain text, null(""), a database locked by
 another connection (waited out: nothing lost, nothing refused), rows the
 database refuses (reported and counted, the others kept), a full backlog
 holding a flow-controlled TCP sender, and logferry restarted in the middle
-of a load read from a file (nothing lost).  Config errors name the line."""
+of a load read from a file (nothing lost), a disk-buffer() that keeps rows
+for a locked database across a kill -9 (every row once).  Config errors name
+the line."""
 import os
 import re
 import socket
@@ -452,6 +454,52 @@ class SqliteTest(h.ServerTest):
         self.stop_ok(lf)
         self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")],
                          [f"line {i:05d}" for i in range(n)], "every line once, in order")
+
+    def test_disk_buffer_survives_kill_while_locked(self):
+        """disk-buffer(reliable(yes)): the database is locked by another
+        connection from the start, so the lines sent wait in the buffer;
+        logferry is killed (SIGKILL) and started again, the lock goes, and
+        every line arrives exactly once.  `logferry check` shows the buffer."""
+        db = self.path("logs.db")
+        buf = self.path("buffers")
+        n = 2000
+        dest = sql_dest(db, columns='"message"', values='"${MSGONLY}"',
+                        extra=f"time-reopen(1) disk-buffer(reliable(yes) dir({h.config_string(buf)}))")
+        path = self.path("good.conf")
+        with open(path, "w") as f:
+            f.write(conf_head() + tcp_source(h.free_port()) + dest + log_path())
+        p = subprocess.run([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("sql() sqlite3 ", p.stdout)
+        self.assertIn("disk-buffer(reliable", p.stdout)
+        self.assertNotIn("disk-buffer", p.stderr, "no 'accepted, not acted on' warning")
+
+        def waiting():
+            r = subprocess.run([h.LOGFERRY, "buffer", "inspect", buf], capture_output=True, text=True, timeout=30)
+            return sum(int(line.split()[0]) for line in r.stdout.splitlines()
+                       if "messages waiting" in line and line.strip().endswith("bytes in segments"))
+
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            lf = self.server(dest, name="lf1")
+            h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h app - - - line %05d\n" % i
+                                         for i in range(n)))
+            h.wait_until(lambda: waiting() >= n, what=lambda: f"{n} lines in the disk buffer (have {waiting()})",
+                         proc=lf.proc, interval=0.1)
+            lf.kill()
+            lf = self.server(dest, name="lf2")
+            self.assertEqual(waiting(), n, "the buffer kept every line across the kill")
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        self.wait_rows(db, n, lf)
+        h.wait_until(lambda: waiting() == 0, what=lambda: f"the buffer to drain (has {waiting()})", proc=lf.proc,
+                     interval=0.1)
+        stats = self.stop_ok(lf)
+        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")],
+                         [f"line {i:05d}" for i in range(n)], "every line exactly once, in order")
+        self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
     def test_config_errors(self):
         cases = [
