@@ -144,6 +144,16 @@ class Destination {
   // Also set before open(): the engine's table of origin streams, for
   // destinations that forward messages by origin (ferry()).
   OriginTable* origins = nullptr;
+
+  // A destination that wraps another (disk-buffer()) hands on everything
+  // the engine set above, so that a field added here reaches both.
+  void pass_engine_settings_to(Destination* inner) const {
+    inner->internal_log = internal_log;
+    inner->persist_dir = persist_dir;
+    inner->source_names = source_names;
+    inner->journal = journal;
+    inner->origins = origins;
+  }
 };
 
 }  // namespace logferry

@@ -117,11 +117,7 @@ class BufferedDestination : public Destination {
     o.caller_syncs_data = cfg_.reliable;
     o.segment_bytes = cfg_.segment_bytes();
     if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
-    inner_->internal_log = internal_log;
-    inner_->persist_dir = persist_dir;
-    inner_->source_names = source_names;
-    inner_->journal = journal;
-    inner_->origins = origins;  // replayed records carry no origin yet (docs/protocol.md)
+    pass_engine_settings_to(inner_.get());  // replayed records carry no origin yet (docs/protocol.md)
     if (!inner_->open(loop, error)) return false;
     loop_ = loop;
     uv_timer_init(loop_, &timer_);

@@ -190,20 +190,23 @@ class FerryDestination : public Destination, private LinkEvents {
   // The stream of a message: its origin's, or its source block's when it
   // started here.  (A relay serves few origins per destination; a map
   // would pay off only with many.)
+  // The stream of a message: its origin's (a forwarded message) or its
+  // source block's.  Looked up by number; the origin's identity is copied
+  // out of the shared table only when a stream is created, not per message.
   Stream& stream_for(const LogMessage& msg) {
+    uint32_t number = origins ? msg.origin : 0;
+    if (Stream* s = find_stream(number, msg.source_id)) return *s;
     OriginStreamId origin;
-    bool forwarded = msg.origin != 0 && origins && origins->get(msg.origin, &origin);
-    uint32_t number = forwarded ? msg.origin : 0;
-    if (last_stream_ && last_stream_->origin == number && (number || last_stream_->source_id == msg.source_id))
-      return *last_stream_;
-    for (auto& s : streams_)
-      if (s.origin == number && (number || s.source_id == msg.source_id)) return *(last_stream_ = &s);
+    if (number && !origins->get(number, &origin)) {
+      number = 0;  // not in the table: sent as this node's own
+      if (Stream* s = find_stream(0, msg.source_id)) return *s;
+    }
     streams_.emplace_back();
     Stream& s = streams_.back();
     s.source_id = msg.source_id;
     s.origin = number;
     s.session = sessions_.empty() ? 0 : (streams_.size() - 1) % sessions_.size();
-    if (forwarded) {
+    if (number) {
       s.id = std::move(origin);
       s.name = s.id.source + " of " + (s.id.host.empty() ? "a peer" : s.id.host);
     } else {
@@ -214,6 +217,14 @@ class FerryDestination : public Destination, private LinkEvents {
       s.id.host = hostname_;
     }
     return *(last_stream_ = &s);
+  }
+
+  Stream* find_stream(uint32_t number, uint32_t source_id) {
+    auto same = [&](const Stream& s) { return s.origin == number && (number || s.source_id == source_id); };
+    if (last_stream_ && same(*last_stream_)) return last_stream_;
+    for (auto& s : streams_)
+      if (same(s)) return last_stream_ = &s;
+    return nullptr;
   }
 
   size_t unacknowledged() const {

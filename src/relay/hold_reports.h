@@ -29,6 +29,43 @@ struct HoldWords {
   const char* resumed;  // "the database takes rows again"
 };
 
+// Rate limit for one kind of report (refused rows, a library's errors):
+// `burst` at once, then none until `every_ms` after the window began; the
+// ones left out are summed up once that window ended (left_out(), from a
+// tick), so a flood of one kind cannot flood logferry's own log.
+class ReportBudget {
+ public:
+  ReportBudget(uint64_t burst, uint64_t every_ms) : burst_(burst), every_ms_(every_ms) {}
+
+  // True when a report may go out now.
+  bool take(uint64_t now_ms) {
+    if (now_ms - window_start_ >= every_ms_) {
+      window_start_ = now_ms;
+      used_ = 0;
+    }
+    if (used_ < burst_) {
+      ++used_;
+      return true;
+    }
+    ++left_out_;
+    return false;
+  }
+
+  // How many were left out, once their window ended (then 0 again).
+  uint64_t left_out(uint64_t now_ms) {
+    if (left_out_ == 0 || now_ms - window_start_ < every_ms_) return 0;
+    uint64_t n = left_out_;
+    left_out_ = 0;
+    return n;
+  }
+
+ private:
+  uint64_t burst_, every_ms_;
+  uint64_t window_start_ = 0;
+  uint64_t used_ = 0;
+  uint64_t left_out_ = 0;
+};
+
 class HoldReports {
  public:
   using Report = std::function<void(int severity, const std::string& text)>;

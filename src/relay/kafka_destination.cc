@@ -49,36 +49,6 @@ constexpr uint64_t kShutdownCheckMs = 100;
 
 uint64_t now_ms() { return uv_hrtime() / 1000000; }
 
-// Rate limit for one kind of report.
-class ReportBudget {
- public:
-  // True when a report may go out now.
-  bool take(uint64_t now) {
-    if (now - window_start_ >= kReportEveryMs) {
-      window_start_ = now;
-      used_ = 0;
-    }
-    if (used_ < kReportBurst) {
-      ++used_;
-      return true;
-    }
-    ++left_out_;
-    return false;
-  }
-  // How many were left out since the last call, once their interval ended.
-  uint64_t left_out(uint64_t now) {
-    if (left_out_ == 0 || now - window_start_ < kReportEveryMs) return 0;
-    uint64_t n = left_out_;
-    left_out_ = 0;
-    return n;
-  }
-
- private:
-  uint64_t window_start_ = 0;
-  uint64_t used_ = 0;
-  uint64_t left_out_ = 0;
-};
-
 class KafkaDestination : public Destination {
  public:
   explicit KafkaDestination(const KafkaDestinationConfig& c)
@@ -455,7 +425,7 @@ class KafkaDestination : public Destination {
   DeliveryMarks marks_;
 
   HoldReports holds_;  // flow control: sources held, dropping episodes
-  ReportBudget refused_budget_, error_budget_;
+  ReportBudget refused_budget_{kReportBurst, kReportEveryMs}, error_budget_{kReportBurst, kReportEveryMs};
 
   bool fatal_ = false;  // the producer had a fatal error
   bool closing_ = false;

@@ -4,8 +4,7 @@
 // and \r; every other byte stands for itself (the server checks the
 // encoding, as it does for a parameter), so no value can end a row, add a
 // column or the end-of-data marker \. early.
-#ifndef LOGFERRY_SERVER_PGSQL_COPY_TEXT_H_
-#define LOGFERRY_SERVER_PGSQL_COPY_TEXT_H_
+#pragma once
 
 #include <cstring>
 #include <string>
@@ -40,4 +39,3 @@ inline void append_copy_field(std::string* out, std::string_view value) {
 
 }  // namespace logferry
 
-#endif  // LOGFERRY_SERVER_PGSQL_COPY_TEXT_H_

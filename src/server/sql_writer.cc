@@ -11,9 +11,6 @@ namespace logferry {
 
 namespace {
 
-// Refused rows: this many are reported at once, then one per interval.
-constexpr uint64_t kRefusedBurst = 10;
-constexpr uint64_t kRefusedEveryMs = 10000;
 // Shutdown: the longest wait in all for the rows waiting, and how often
 // it looks.
 constexpr uint64_t kMaxShutdownMs = 60000;
@@ -202,11 +199,8 @@ void SqlWriter::tick() {
   pump();
   check_hold();
   limit_tables();
-  if (refused_unreported_ > 0 && now_ms() - refused_reported_ms_ >= kRefusedEveryMs) {
-    report(4, std::to_string(refused_unreported_) + " more rows were refused by the database (not reported one by one)");
-    refused_unreported_ = 0;
-    refused_reported_ms_ = now_ms();
-  }
+  if (uint64_t n = refused_budget_.left_out(now_ms()))
+    report(4, std::to_string(n) + " more rows were refused by the database (not reported one by one)");
 }
 
 // Flow control: while the backlog is full, accepting() is false and the
@@ -239,14 +233,7 @@ void SqlWriter::rows_done(size_t n, size_t refused) {
 }
 
 void SqlWriter::report_refused(const RowBacklog::Row& row, const std::string& why) {
-  uint64_t now = now_ms();
-  if (now - refused_reported_ms_ >= kRefusedEveryMs) refused_burst_ = 0;
-  if (refused_burst_ >= kRefusedBurst) {
-    ++refused_unreported_;
-    return;
-  }
-  ++refused_burst_;
-  refused_reported_ms_ = now;
+  if (!refused_budget_.take(now_ms())) return;
   std::string text = "the database refused a row of table " + tables_[row.table].name + " (" + why + "); it is dropped:";
   for (size_t k = 0; k < insert_columns_.size(); ++k) {
     text += " " + cfg_.columns[insert_columns_[k]].name + "=";
@@ -258,8 +245,6 @@ void SqlWriter::report_refused(const RowBacklog::Row& row, const std::string& wh
     append_printable(text, row.value(k), 80);
     text += "'";
   }
-  if (refused_unreported_ > 0) text += " (and " + std::to_string(refused_unreported_) + " more not reported)";
-  refused_unreported_ = 0;
   report(4, text);
 }
 

@@ -160,11 +160,9 @@ class SqlWriter : public Destination {
   uint64_t last_progress_ms_ = 0;
   uint64_t last_progress_taken_ = 0;
 
-  // Refused rows are reported at most kRefusedBurst at once, then one per
-  // kRefusedEveryMs; the rest are summed up.
-  uint64_t refused_reported_ms_ = 0;
-  uint64_t refused_burst_ = 0;
-  uint64_t refused_unreported_ = 0;
+  // Refused rows: 10 reports at once, then none for 10 s; the rest are
+  // summed up by tick().
+  ReportBudget refused_budget_{10, 10000};
 };
 
 // The backends.
