@@ -21,6 +21,8 @@ void LogMessage::clear() {
   received = Timestamp{};
   origin = 0;
   origin_seq = 0;
+  file_life = 0;
+  file_end = 0;
 }
 
 Span LogMessage::set_raw(std::string_view raw) {

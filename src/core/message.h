@@ -139,6 +139,13 @@ class LogMessage {
   // ferry() destination forwards them as that stream's batch.
   uint32_t origin = 0;
   uint64_t origin_seq = 0;
+  // Lines a file source read: the life of the file content they came from
+  // (a random id the source gives each file's content and saves with its
+  // position; 0: not from a file) and the byte offset just after them.  A
+  // ferry() destination records them per batch, so that after a crash of
+  // this node the lines the receiver already stored are not sent again.
+  uint64_t file_life = 0;
+  uint64_t file_end = 0;
 
  private:
   std::string buf_;
