@@ -140,6 +140,8 @@ class FileSource : public Source {
     uint64_t last_change_ms = 0;   // last time it grew or changed
     uint64_t partial_since_ms = 0; // since when an incomplete line waits
     uint64_t size_seen = 0;
+    uint64_t life = 0;             // PositionEntry::life of the content it reads
+    bool life_saved = false;       // the state file holds `life` (else saved before its lines go out)
   };
   struct Watch {
     uv_fs_event_t handle;
@@ -165,9 +167,10 @@ class FileSource : public Source {
   Followed* follow(const std::string& path);
   Followed* take_as_copy(const std::string& path, int fd, const FileIdentity& id, uint64_t size, uint32_t* held_by);
   void release_held();
-  Followed* add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start, uint64_t acked);
+  Followed* add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start, uint64_t acked,
+                       uint64_t life);
   bool find_rotated_copy(const std::string& path, const FileIdentity& id, uint64_t position, uint64_t acked,
-                         bool by_inode);
+                         bool by_inode, uint64_t life);
   void adopt_unclaimed_entries();
   void check(Followed* f);
   void truncated(Followed* f);
@@ -187,7 +190,7 @@ class FileSource : public Source {
   void raise_fd_limit();
   bool read_file(Followed* f);
   void emit(Followed* f, std::string_view line, bool truncated, uint64_t settled);
-  void emit_message(Followed* f, std::string_view text, bool truncated);
+  void emit_message(Followed* f, std::string_view text, bool truncated, uint64_t end);
   void tick();
   void save_positions(bool force);
 
@@ -469,7 +472,7 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
       start = std::min(c->second, size);
       copies_.erase(c);
       held_.erase(path);
-      return add_reader(path, fd, id, start, start);
+      return add_reader(path, fd, id, start, start, 0);
     }
     uint32_t held_by = 0;
     if (Followed* copy = take_as_copy(path, fd, id, size, &held_by)) {
@@ -486,16 +489,18 @@ FileSource::Followed* FileSource::follow(const std::string& path) {
     }
   }
   held_.erase(path);
+  uint64_t life = 0;
   if (PositionEntry* e = own) {
     if (e->id.same_inode(id) && e->id.content_matches_fd(fd) && size >= e->position) {
       start = e->position;  // where the last run stopped
+      life = e->life;
     } else {
       // Truncated or replaced while logferry was down: unread lines may
       // be in a copy beside it.
-      find_rotated_copy(path, e->id, e->position, e->position, false);
+      find_rotated_copy(path, e->id, e->position, e->position, false, e->life);
     }
   }
-  return add_reader(path, fd, id, start, start);
+  return add_reader(path, fd, id, start, start, life);
 }
 
 // Whether the new file `path` (open as `fd`, `size` bytes, no saved
@@ -593,10 +598,13 @@ void FileSource::watch_link_target(const std::string& path, uint32_t rid) {
   watch_dir(dir);
 }
 
+// `life`: the content's life when it continues one known before (a saved
+// position, a rotated copy of it); 0 for new content, which gets a new one.
 FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, const FileIdentity& id, uint64_t start,
-                                             uint64_t acked) {
+                                             uint64_t acked, uint64_t life) {
   uint32_t rid = next_id_++;
   Followed& f = files_[rid];
+  f.life = life != 0 ? life : new_file_life();
   f.reader = std::make_unique<FileReader>(rid, path, fd, id, start, cfg_.receive.log_msg_size);
   if (cfg_.multi_line.mode != MultiLineOptions::Mode::kNone) {
     f.multi = std::make_unique<MultiLineAssembler>(cfg_.multi_line, cfg_.receive.log_msg_size);
@@ -610,7 +618,7 @@ FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, co
   held_.erase(path);
   ++active_;
   watch_link_target(path, rid);
-  store_->put(key_of(id), PositionEntry{path, id, acked});
+  store_->put(key_of(id), PositionEntry{path, id, acked, f.life});
   schedule(&f);
   return &f;
 }
@@ -622,7 +630,7 @@ FileSource::Followed* FileSource::add_reader(const std::string& path, int fd, co
 // is `acked` (lines before `position` may still be on their way).  Returns
 // whether one was found.
 bool FileSource::find_rotated_copy(const std::string& path, const FileIdentity& id, uint64_t position, uint64_t acked,
-                                   bool by_inode) {
+                                   bool by_inode, uint64_t life) {
   std::string dir = dir_of(path), base = base_of(path);
   std::string stem = base.substr(0, base.find('.'));
   DIR* d = opendir(dir.c_str());
@@ -671,7 +679,8 @@ bool FileSource::find_rotated_copy(const std::string& path, const FileIdentity& 
     }
     host_->internal_log(5, "reading the rest of " + path + " from its rotated copy " + cand + " at offset " +
                                std::to_string(position));
-    Followed* f = add_reader(cand, fd, cid, position, std::min(acked, position));
+    // The copy holds the same lines at the same offsets: the same life.
+    Followed* f = add_reader(cand, fd, cid, position, std::min(acked, position), life);
     by_path_.erase(cand);
     f->retiring = true;
     --active_;
@@ -690,7 +699,7 @@ void FileSource::adopt_unclaimed_entries() {
       if (f.reader->identity().same_inode(e.id)) claimed = true;
     if (claimed) continue;
     store_->erase(key);
-    find_rotated_copy(e.path, e.id, e.position, e.position, true);
+    find_rotated_copy(e.path, e.id, e.position, e.position, true, e.life);
   }
 }
 
@@ -738,7 +747,7 @@ void FileSource::truncated(Followed* f) {
   FileIdentity old = r.identity();
   uint64_t old_pos = r.line_start();
   // Lines between the position and the end of the copy were never read.
-  find_rotated_copy(r.path(), old, old_pos, f->acked, false);
+  find_rotated_copy(r.path(), old, old_pos, f->acked, false, f->life);
   store_->erase(key_of(old));
   // A new stream: acknowledgements still on their way for the old content
   // must not move the new content's position.
@@ -750,7 +759,7 @@ void FileSource::truncated(Followed* f) {
   if (fd < 0) return;
   FileIdentity id;
   FileIdentity::of_fd(fd, &id);
-  add_reader(path, fd, id, 0, 0);
+  add_reader(path, fd, id, 0, 0, 0);  // new content: a new life
 }
 
 void FileSource::retire(Followed* f) {
@@ -781,7 +790,7 @@ void FileSource::let_go(Followed* f) {
   auto sink = [&](std::string_view line, bool trunc, uint64_t settled) { emit(f, line, trunc, settled); };
   f->reader->flush_partial(sink);
   if (f->multi) {
-    f->multi->flush([&](std::string_view m, uint64_t, bool trunc) { emit_message(f, m, trunc); });
+    f->multi->flush([&](std::string_view m, uint64_t end, bool trunc) { emit_message(f, m, trunc, end); });
     mark(f, f->reader->read_offset());
   }
   host_->commit();
@@ -909,6 +918,13 @@ void FileSource::run_ready() {
 
 // Reads one budget of a file.  Returns true when there is more to read.
 bool FileSource::read_file(Followed* f) {
+  if (!f->life_saved) {
+    // The state file names a content's life before any of its lines go
+    // out: after a crash, the receiver's record of what it stored is
+    // matched against it (one write covers every reader added since).
+    save_positions(true);
+    for (auto& [rid, o] : files_) o.life_saved = true;
+  }
   FileReader& r = *f->reader;
   uint64_t before = r.read_offset();
   auto status = r.read(kReadBudget, buf_.data(), buf_.size(),
@@ -948,19 +964,21 @@ void FileSource::emit(Followed* f, std::string_view line, bool truncated, uint64
   if (f->multi) {
     // A cut line goes in with its flag: its message is marked truncated and
     // the assembler drops the rest of that message.
-    f->multi->push(line, settled, [&](std::string_view m, uint64_t, bool t) {
-      if (!m.empty() || t) emit_message(f, m, t);
+    f->multi->push(line, settled, [&](std::string_view m, uint64_t end, bool t) {
+      if (!m.empty() || t) emit_message(f, m, t, end);
     }, truncated);
     mark(f, f->multi->settled_position());
     return;
   }
-  if (!line.empty() || truncated) emit_message(f, line, truncated);
+  if (!line.empty() || truncated) emit_message(f, line, truncated, settled);
   mark(f, settled);
 }
 
-void FileSource::emit_message(Followed* f, std::string_view text, bool truncated) {
+void FileSource::emit_message(Followed* f, std::string_view text, bool truncated, uint64_t end) {
   LogMessage& m = receive_frame(host_, counters, cfg_.receive, local_host(), text, truncated);
   m.set_value("FILE_NAME", f->reader->path());
+  m.file_life = f->life;
+  m.file_end = end;
 }
 
 // ---- acknowledgements and state ----
@@ -1037,7 +1055,7 @@ void FileSource::tick() {
     }
     if (!paused_ && f->multi && f->multi->pending() && cfg_.multi_line.timeout_ms > 0 &&
         now - f->last_change_ms >= static_cast<uint64_t>(cfg_.multi_line.timeout_ms)) {
-      f->multi->flush([&](std::string_view m, uint64_t, bool t) { emit_message(f, m, t); });
+      f->multi->flush([&](std::string_view m, uint64_t end, bool t) { emit_message(f, m, t, end); });
       mark(f, f->multi->settled_position());
     }
   }

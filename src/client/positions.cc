@@ -1,11 +1,13 @@
 #include "client/positions.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -14,6 +16,17 @@
 #include "core/delivery_journal.h"
 
 namespace logferry {
+
+uint64_t new_file_life() {
+  uint64_t life = 0;
+  while (life == 0) {
+    if (getrandom(&life, sizeof(life), 0) != static_cast<ssize_t>(sizeof(life))) {
+      // No entropy source: time and address still differ between lives.
+      life = static_cast<uint64_t>(time(nullptr)) * 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(&life);
+    }
+  }
+  return life;
+}
 
 uint64_t fnv1a64(const void* data, size_t len) {
   const auto* p = static_cast<const unsigned char*>(data);
@@ -131,6 +144,7 @@ bool PositionStore::read_file(const std::string& path, std::vector<std::pair<std
       e.id.fp_len = f.at("fp_len").get<uint32_t>();
       e.id.fp_hash = std::stoull(f.at("fp").get<std::string>(), nullptr, 16);
       e.position = f.at("pos").get<uint64_t>();
+      e.life = std::stoull(f.value("life", std::string("0")), nullptr, 16);  // absent in older state files
       if (e.id.fp_len > FileIdentity::kFingerprintBytes) continue;
       out->emplace_back(f.at("source").get<std::string>(), e);
     }
@@ -181,6 +195,9 @@ bool PositionStore::save(std::string* error) {
     entry["fp_len"] = e.id.fp_len;
     entry["fp"] = fp;
     entry["pos"] = e.position;
+    char life[17];
+    snprintf(life, sizeof(life), "%016llx", static_cast<unsigned long long>(e.life));
+    entry["life"] = life;
     text += first ? "\n  " : ",\n  ";
     text += entry.dump();
     first = false;

@@ -51,7 +51,15 @@ struct PositionEntry {
   std::string path;      // where the file was last seen (informational, for renames)
   FileIdentity id;
   uint64_t position = 0; // every line before this byte offset was taken
+  // The life of the file's content: a random id given when the file (or
+  // its content after a truncation) was first seen.  Lines carry it
+  // (LogMessage::file_life) so that a ferry() destination can tell, after
+  // a crash, which of them its receiver already stored.  0: none yet.
+  uint64_t life = 0;
 };
+
+// A new random life id (never 0).
+uint64_t new_file_life();
 
 // The state file: positions of every file source of the process, keyed by
 // the source's persist name and the file's device and inode.  Lives on the

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -26,6 +27,7 @@
 #include "relay/connection.h"
 #include "relay/ferry_codec.h"
 #include "relay/node_id.h"
+#include "relay/sent_log.h"
 #include "relay/server_link.h"
 
 namespace logferry {
@@ -37,12 +39,23 @@ using namespace ferry;
 constexpr uint64_t kGraceCheckMs = 250;
 constexpr uint64_t kMaxShutdownMs = 60000;
 
+// A message of a batch that a file source read (own streams only, while
+// the stream waits to learn what the receiver has after a restart).
+struct LineOfFile {
+  uint32_t index;  // the message's place in the batch
+  uint64_t life;   // LogMessage::file_life
+  uint64_t end;    // LogMessage::file_end
+};
+
 // One batch of a stream, kept until acknowledged.
 struct OutBatch {
   uint64_t seq = 0;        // 0: not numbered yet (the stream has not learned the receiver's mark)
   uint64_t flush_seq = 0;  // the engine's flush it belongs to
   uint32_t count = 0;
   std::string raw;         // the encoded messages, uncompressed
+  std::vector<SentLog::Reach> reaches;  // how far its lines reach into each file content (own streams)
+  std::vector<LineOfFile> lines;        // see LineOfFile; kept only while the stream resolves
+  bool recorded = false;                // in the sent log under `seq`
 };
 
 // One origin stream: the messages of one source block of this node, or
@@ -60,6 +73,12 @@ struct Stream {
   size_t session = 0;          // the connection it goes by (sessions_), for good
   bool opened = false;         // STREAM_OPEN sent on the current connection
   bool ready = false;          // STREAM_STATE received on the current connection
+  // After a restart of this node: the sent log knows batches of the stream
+  // from the last run, so its first STREAM_STATE decides which lines read
+  // again the receiver already stored (`skip`: life -> end of those).
+  bool resolving = false;
+  SentLog::Stored skip;
+  uint64_t skipped = 0;        // lines not sent again because the receiver had them
 };
 
 enum class Phase { kDown, kHello, kReady };
@@ -108,12 +127,14 @@ class FerryDestination : public Destination, private LinkEvents {
       return false;
     }
     loop_ = loop;
+    open_sent_log();
     start();
     return true;
   }
 
   void deliver(const LogMessage& msg) override {
     Stream& s = stream_for(msg);
+    if (!s.skip.empty() && msg.file_life != 0 && already_stored(s, msg)) return;
     if (done_ || s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows) {
       Counters::add(counters.dropped_queue_full);
       if (!dropping_) {
@@ -135,6 +156,7 @@ class FerryDestination : public Destination, private LinkEvents {
     }
     OutBatch& b = s.batches.back();
     encoder_.append(msg, &b.raw);
+    if (msg.file_life != 0 && !s.origin) note_line_of_file(s, b, msg);
     ++b.count;
     if (b.count >= cfg_.batch_messages || b.raw.size() >= cfg_.batch_bytes) s.open_batch = false;
   }
@@ -215,8 +237,123 @@ class FerryDestination : public Destination, private LinkEvents {
                                                     : "source" + std::to_string(msg.source_id);
       s.id.source = s.name;
       s.id.host = hostname_;
+      s.resolving = sent_log_open_ && sent_log_.knows(s.name);
     }
     return *(last_stream_ = &s);
+  }
+
+  // ---- after a crash of this node: lines the receiver already stored ----
+  // The file sources read again from their last saved position, which can
+  // be behind what the receiver stored (positions are saved after the
+  // ACK).  The sent log (relay/sent_log.h) says how far into each file
+  // content the batches the receiver has reached; lines up to there are
+  // not sent again.
+
+  void open_sent_log() {
+    std::string server = cfg_.link.servers.empty() ? std::string("none") : cfg_.link.servers[0];
+    for (char& c : server)
+      if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+    std::string path = persist_dir + "/ferry-sent-" + server + "-" + std::to_string(cfg_.link.port);
+    std::string err;
+    sent_log_open_ = sent_log_.open(path, &err);
+    if (!sent_log_open_)
+      report(4, "cannot keep the sent log (" + err + "): after a crash, lines the receiver already stored are sent again");
+    else if (sent_log_.skipped_lines() > 0)
+      report(4, path + ": " + std::to_string(sent_log_.skipped_lines()) + " damaged lines ignored");
+  }
+
+  // Whether `msg` (read from a file) is at or before what the receiver
+  // stored of its file content.  The first line past it ends the check for
+  // that content: the lines after it are new.
+  bool already_stored(Stream& s, const LogMessage& msg) {
+    auto it = s.skip.find(msg.file_life);
+    if (it == s.skip.end()) return false;
+    if (msg.file_end <= it->second) {
+      ++s.skipped;
+      return true;
+    }
+    s.skip.erase(it);
+    if (s.skip.empty() && s.skipped > 0)
+      report(5, "stream " + s.name + ": " + std::to_string(s.skipped) +
+                    " lines read again after a restart were not sent again: the receiver had stored them");
+    return false;
+  }
+
+  // A batch's reach into file content `life` extends to `end` (a batch
+  // holds lines of few files: mostly the last one named).
+  static void extend_reach(std::vector<SentLog::Reach>* reaches, uint64_t life, uint64_t end) {
+    auto it = !reaches->empty() && reaches->back().life == life
+                  ? reaches->end() - 1
+                  : std::find_if(reaches->begin(), reaches->end(), [&](const SentLog::Reach& r) { return r.life == life; });
+    if (it == reaches->end()) reaches->push_back(SentLog::Reach{life, end});
+    else it->end = std::max(it->end, end);
+  }
+
+  void note_line_of_file(Stream& s, OutBatch& b, const LogMessage& msg) {
+    extend_reach(&b.reaches, msg.file_life, msg.file_end);
+    if (s.resolving) b.lines.push_back(LineOfFile{b.count, msg.file_life, msg.file_end});
+  }
+
+  // The first STREAM_STATE after a restart: drops from the batches filled
+  // meanwhile the lines the receiver has (their batches are rebuilt from
+  // the encoded messages that stay), and keeps checking new ones.
+  void resolve_restart(Stream& s, uint64_t hwm) {
+    s.resolving = false;
+    s.skip = sent_log_.resume(s.name, hwm);
+    uint64_t before = s.skipped;
+    for (auto& b : s.batches) {
+      std::vector<LineOfFile> lines;
+      lines.swap(b.lines);
+      std::vector<bool> drop(b.count, false);
+      bool any = false;
+      for (const auto& l : lines) {
+        auto it = s.skip.find(l.life);
+        if (it != s.skip.end() && l.end <= it->second) drop[l.index] = any = true;
+      }
+      if (!any) continue;
+      std::string kept;
+      const auto* p = reinterpret_cast<const uint8_t*>(b.raw.data());
+      const auto* end = p + b.raw.size();
+      uint32_t count = 0;
+      for (uint32_t i = 0; i < b.count && p < end; ++i) {
+        const uint8_t* start = p;
+        uint64_t len = 0;
+        if (!get_varint(&p, end, &len) || len > static_cast<uint64_t>(end - p)) break;  // not reached: our own encoding
+        p += len;
+        if (drop[i]) {
+          ++s.skipped;
+          continue;
+        }
+        kept.append(reinterpret_cast<const char*>(start), static_cast<size_t>(p - start));
+        ++count;
+      }
+      b.raw.swap(kept);
+      b.count = count;
+      b.reaches.clear();
+      for (const auto& l : lines)
+        if (!drop[l.index]) extend_reach(&b.reaches, l.life, l.end);
+    }
+    // Batches left empty go (a still open one stays to be filled).
+    for (size_t i = 0; i < s.batches.size();) {
+      bool open = s.open_batch && i + 1 == s.batches.size();
+      if (s.batches[i].count == 0 && !open) s.batches.erase(s.batches.begin() + static_cast<ptrdiff_t>(i));
+      else ++i;
+    }
+    report(5, "stream " + s.name + ": resuming after a restart; the receiver has its batches through " +
+                  std::to_string(hwm) + "; " + std::to_string(s.skipped - before) +
+                  " lines read again so far were not sent again (it stored them)");
+    if (s.skip.empty() && s.skipped > 0)
+      report(5, "stream " + s.name + ": " + std::to_string(s.skipped) + " lines skipped in all");
+  }
+
+  // Records the batches about to go out in the sent log (before they do).
+  void write_sent_log() {
+    if (!sent_log_open_) return;
+    std::string err;
+    if (!sent_log_.write_pending(&err)) {
+      sent_log_open_ = false;
+      report(3, err + "; the sent log is off: after a crash, lines the receiver already stored are sent again");
+    }
   }
 
   Stream* find_stream(uint32_t number, uint32_t source_id) {
@@ -296,13 +433,18 @@ class FerryDestination : public Destination, private LinkEvents {
         }
         if (!s.ready) continue;
         while (s.sent < s.batches.size() && s.sent < window(se)) {
-          const OutBatch& b = s.batches[s.sent];
+          OutBatch& b = s.batches[s.sent];
           if (s.open_batch && s.sent + 1 == s.batches.size()) break;  // still filling
+          if (!b.recorded && !s.origin && sent_log_open_) {
+            sent_log_.record(s.name, b.seq, b.reaches);
+            b.recorded = true;
+          }
           if (!send_batch(se, static_cast<uint32_t>(i), b)) return;
           ++s.sent;
         }
       }
     }
+    write_sent_log();
     write_out(se);
   }
 
@@ -429,9 +571,15 @@ class FerryDestination : public Destination, private LinkEvents {
     if (!s.origin && (s.next_seq == 0 || s.next_seq <= received)) {
       // First contact (or a receiver that knows more of this stream than we
       // numbered, e.g. failover to another receiver): number after it.
-      if (s.next_seq != 0)
+      if (s.next_seq != 0) {
         report(4, "stream " + s.name + ": the receiver has batches up to " + std::to_string(received) +
                       ", above what this sender numbered; unacknowledged batches are renumbered after it");
+        if (sent_log_open_ && !s.batches.empty() && s.batches.front().seq > 0)
+          sent_log_.void_above(s.name, s.batches.front().seq - 1);
+        for (auto& b : s.batches) b.recorded = false;
+      } else if (s.resolving) {
+        resolve_restart(s, hwm);
+      }
       // Afresh (this sender restarted): after fresh_after, which a relay
       // that restarted sets above what it may have forwarded before.
       s.next_seq = (s.next_seq == 0 ? st.fresh_after : received) + 1;
@@ -442,6 +590,7 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   void acknowledge(Stream& s, uint64_t seq) {
+    if (!s.origin && sent_log_open_) sent_log_.acknowledged(s.name, seq);
     while (!s.batches.empty() && s.batches.front().seq != 0 && s.batches.front().seq <= seq &&
            !(s.open_batch && s.batches.size() == 1)) {
       Counters::add(counters.out, s.batches.front().count);
@@ -605,6 +754,8 @@ class FerryDestination : public Destination, private LinkEvents {
   Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
   std::string body_;  // scratch: a compressed batch body
+  SentLog sent_log_;  // own streams' batches: what their lines reached in each file
+  bool sent_log_open_ = false;
 
   uint64_t acked_total_ = 0;
   uint64_t last_acked_ = 0;

@@ -35,6 +35,9 @@ namespace {
 using namespace ferry;
 
 constexpr uint64_t kHelloTimeoutMs = 10000;
+// How long a STREAM_OPEN waits for the stream's accepted batches to become
+// durable before it is answered anyway (see OriginStream::state_owed_since_ms).
+constexpr uint64_t kStateWaitMs = 60000;
 constexpr const char* kMarkPrefix = "ferry:";  // of the streams' marks in the journal
 // window() of a ferry() source is at most this (a sender never has more
 // batches of a stream outstanding).
@@ -93,6 +96,12 @@ struct OriginStream {
   // stream afresh after its own restart numbers above it: its new batches
   // never collide upstream with different old ones.
   uint64_t fresh_after = 0;
+  // STREAM_OPEN came while batches of the stream were accepted and not yet
+  // durable (its sender restarted, or reconnected, meanwhile): the answer
+  // waits until they are (or kStateWaitMs passed), so that its high-water
+  // mark covers everything this receiver will store of the earlier run -
+  // a restarted sender skips exactly the lines below it.  0: not waiting.
+  uint64_t state_owed_since_ms = 0;
 };
 
 class FerrySource : public Source {
@@ -186,10 +195,13 @@ class FerrySource : public Source {
     for (uint32_t i : acks_due_) {
       OriginStream& s = streams_[i];
       s.ack_due = false;
-      if (s.conn && !s.conn->closing) {
-        encode_ack(&s.conn->out, Ack{s.conn_stream, s.hwm});
-        flush_out(s.conn);
+      if (!s.conn || s.conn->closing) continue;
+      if (s.state_owed_since_ms != 0) {
+        if (s.hwm >= s.received) send_owed_state(s);  // all of it durable now
+        continue;
       }
+      encode_ack(&s.conn->out, Ack{s.conn_stream, s.hwm});
+      flush_out(s.conn);
     }
     acks_due_.clear();
   }
@@ -314,6 +326,10 @@ class FerrySource : public Source {
         s.conn_stream = so.stream;
         c->streams[so.stream] = idx;
         if (c->streams.size() > cfg_.max_streams) return garbage(c, kErrLimit, "too many streams");
+        if (s.received > s.hwm) {
+          if (s.state_owed_since_ms == 0) s.state_owed_since_ms = uv_now(loop_);
+          return;  // answered by journal_committed() or on_timer()
+        }
         encode_stream_state(&c->out, StreamState{so.stream, s.hwm, s.received, s.fresh_after});
         return;
       }
@@ -409,6 +425,14 @@ class FerrySource : public Source {
     Counters::add(counters.dropped_too_long);
   }
 
+  // The STREAM_STATE a STREAM_OPEN waited for.
+  void send_owed_state(OriginStream& s) {
+    s.state_owed_since_ms = 0;
+    if (!s.conn || s.conn->closing) return;
+    encode_stream_state(&s.conn->out, StreamState{s.conn_stream, s.hwm, s.received, s.fresh_after});
+    flush_out(s.conn);
+  }
+
   // A peer that breaks the protocol: ERROR, close, count.
   void garbage(FerryConn* c, uint16_t code, const std::string& what) {
     Counters::add(counters.errors);
@@ -450,8 +474,11 @@ class FerrySource : public Source {
       uv_try_write(c->stream(), &b, 1);
     }
     c->closing = true;
-    for (auto& s : streams_)
-      if (s.conn == c) s.conn = nullptr;
+    for (auto& s : streams_) {
+      if (s.conn != c) continue;
+      s.conn = nullptr;
+      s.state_owed_since_ms = 0;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
       auto* conn = static_cast<FerryConn*>(h->data);
       conn->owner->conns_.erase(conn->self);
@@ -464,6 +491,14 @@ class FerrySource : public Source {
   // that their ack-timeout() does not take it for hung.
   void on_timer() {
     uint64_t now = uv_now(loop_);
+    for (auto& s : streams_) {
+      if (s.state_owed_since_ms == 0 || now - s.state_owed_since_ms < kStateWaitMs) continue;
+      host_->internal_log(4, "ferry(): stream " + s.source + ": batches " + std::to_string(s.hwm + 1) + " to " +
+                                 std::to_string(s.received) + " still not durable after " +
+                                 std::to_string(kStateWaitMs / 1000) + " s; answering its sender's STREAM_OPEN now "
+                                 "(if it restarted, it may send some of their lines again)");
+      send_owed_state(s);
+    }
     for (auto& c : conns_) {
       if (!c.closing && !c.welcomed && now - c.accepted_ms >= kHelloTimeoutMs)
         garbage(&c, kErrProtocol, "no HELLO within 10 s");
