@@ -22,6 +22,8 @@ const char* run_usage() {
          "\n"
          "Runs the config file (default " LOGFERRY_DEFAULT_CONFIG ") in the foreground until\n"
          "SIGTERM or SIGINT, then drains every queue into its destination and exits 0.\n"
+         "SIGHUP reads the config file again: a valid one is run after the queues drained\n"
+         "(state and disk buffers carry over); one with errors is reported and ignored.\n"
          "SIGUSR1 prints the counters of every source and destination to stderr.\n";
 }
 
@@ -83,8 +85,15 @@ int run_command(const Args& args) {
     fprintf(stderr, "logferry run: %s is not valid; nothing started\n", a.file.c_str());
     return 1;
   }
-  Engine engine(std::move(cfg));
-  return engine.run();
+  // SIGHUP runs the config read again in a new engine, after the running
+  // one drained (Engine::on_reload); state files and disk buffers carry over.
+  while (true) {
+    Engine engine(std::move(cfg));
+    engine.on_reload([&a] { return load(a); });
+    int status = engine.run();
+    cfg = engine.take_reloaded_config();
+    if (!cfg || status != 0) return status;
+  }
 }
 
 }  // namespace logferry::cli

@@ -61,6 +61,8 @@ class Engine::Impl {
 
   int run();
   void request_stop() { uv_async_send(&stop_async_); }
+  void on_reload(Engine::ConfigLoader load) { reload_loader_ = std::move(load); }
+  std::unique_ptr<Config> take_reloaded_config() { return std::move(reloaded_); }
 
  private:
   // The SourceHost of one running source driver: fills batches, commits
@@ -451,6 +453,27 @@ class Engine::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
   }
 
+  // SIGHUP: the config is read again; a valid one replaces the running
+  // one through a drain and a new start (Engine::on_reload).
+  void reload() {
+    if (stopping_) {
+      internal_log(4, "SIGHUP while shutting down: ignored");
+      return;
+    }
+    if (!reload_loader_) {
+      internal_log(4, "SIGHUP: reloading the config is not supported here; restart to apply changes");
+      return;
+    }
+    auto cfg = reload_loader_();
+    if (!cfg) {
+      internal_log(3, "SIGHUP: the config file has errors (reported above); the running config stays");
+      return;
+    }
+    reloaded_ = std::move(cfg);
+    internal_log(5, "SIGHUP: config read again; draining the queues, then starting the new config");
+    stop_input();
+  }
+
   void stop_input() {
     if (stopping_) return;
     stopping_ = true;
@@ -463,8 +486,11 @@ class Engine::Impl {
       input_done_ = true;
     }
     uv_async_send(&out_async_);
-    for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_})
+    for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_})
       uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    // SIGHUP stays handled (and ignored) while the queues drain, so that a
+    // second one does not end the process; it no longer keeps the loop up.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&sighup_));
     uv_close(reinterpret_cast<uv_handle_t*>(&in_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
     if (stats_timer_started_) uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
@@ -545,6 +571,8 @@ class Engine::Impl {
   bool any_paused_ = false;
   bool input_done_ = false;
   bool stopping_ = false;
+  Engine::ConfigLoader reload_loader_;   // reads the config again at SIGHUP
+  std::unique_ptr<Config> reloaded_;      // what it read, to run next
   bool output_closed_ = false;
 
   friend class Engine;
@@ -667,9 +695,7 @@ int Engine::Impl::run() {
   uv_signal_start(&sigterm_, on_stop, SIGTERM);
   uv_signal_start(&sigint_, on_stop, SIGINT);
   uv_signal_start(&sigusr1_, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->print_stats(); }, SIGUSR1);
-  uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
-    static_cast<Impl*>(s->data)->internal_log(4, "SIGHUP: reloading the config is not supported yet; restart to apply changes");
-  }, SIGHUP);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reload(); }, SIGHUP);
 
   bool ok = start();
   if (ok) internal_log(5, std::string("logferry starting up; version='") + LOGFERRY_VERSION + "'");
@@ -690,8 +716,12 @@ int Engine::Impl::run() {
   if (!ok) stop_input();
   uv_run(&in_loop_, UV_RUN_DEFAULT);
   out_thread_.join();
-  // Let closed handles finish.
+  // Let closed handles finish.  SIGHUP goes back to being ignored (libuv
+  // restores the default, which ends the process) until the next engine
+  // of a reload handles it.
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_run(&in_loop_, UV_RUN_NOWAIT);
+  signal(SIGHUP, SIG_IGN);
   // The last acknowledgements: destinations are closed now, so what they
   // took is final; sources then save their state.
   {
@@ -718,5 +748,7 @@ Engine::Engine(std::unique_ptr<Config> cfg) : impl_(std::make_unique<Impl>(std::
 Engine::~Engine() = default;
 int Engine::run() { return impl_->run(); }
 void Engine::request_stop() { impl_->request_stop(); }
+void Engine::on_reload(ConfigLoader load) { impl_->on_reload(std::move(load)); }
+std::unique_ptr<Config> Engine::take_reloaded_config() { return impl_->take_reloaded_config(); }
 
 }  // namespace logferry

@@ -3,6 +3,7 @@
 // messages cross between them through a bounded queue.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,17 @@ class Engine {
 
   // Asks a running engine to stop, as SIGTERM does (from any thread).
   void request_stop();
+
+  // SIGHUP: `load` reads the config file again (reporting its problems).
+  // A valid config makes run() stop as at SIGTERM - sources stop, queues
+  // drain into the destinations, state is saved - and return; the caller
+  // then runs take_reloaded_config() in a new Engine.  An invalid one is
+  // reported and the running config stays.  Without a loader SIGHUP is
+  // only reported.
+  using ConfigLoader = std::function<std::unique_ptr<Config>()>;
+  void on_reload(ConfigLoader load);
+  // After run(): the config SIGHUP read, or nullptr (a plain stop).
+  std::unique_ptr<Config> take_reloaded_config();
 
  private:
   class Impl;
