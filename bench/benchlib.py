@@ -1,8 +1,11 @@
-"""What the database benchmarks (clickhouse.py, sql.py) share: the messages
-they send, the sender, and the CPU and memory figures of a process."""
+"""What the database benchmarks (clickhouse.py, kafka.py, sql.py) share: the
+messages they send, the sender, the CPU and memory figures of a process, and
+one timed run of logferry."""
 import os
 import socket
+import subprocess
 import threading
+import time
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -65,3 +68,49 @@ def arg_parser(doc, logferry_default, batch_lines):
     ap.add_argument("--count", type=int, default=1000000)
     ap.add_argument("--batch-lines", default=batch_lines)
     return ap
+
+
+def write_conf(path, destination):
+    """Writes a logferry config to path: a TCP network() source on a free
+    loopback port into `destination` (the body of destination d), on a
+    flags(flow-control) path; returns the port."""
+    import lfharness as h  # the callers put tests/server on sys.path
+    port = h.free_port()
+    with open(path, "w") as f:
+        f.write(f"""@version: 4.0
+options {{ stats-freq(0); log-fifo-size(100000); }};
+source s {{ network(ip("127.0.0.1") port({port}) transport("tcp")); }};
+destination d {{ {destination}; }};
+log {{ source(s); destination(d); flags(flow-control); }};
+""")
+    return port
+
+
+def timed_run(logferry, conf_path, port, count, stored, peer_pid):
+    """Starts `logferry run -f conf_path` (its network() source on port,
+    see write_conf()), sends count messages, waits until stored() >= count, and stops logferry.
+    Returns (messages/s, logferry CPU s/M, peer CPU s/M, logferry peak RSS
+    MiB); the peer is the process (a database, a broker) with pid peer_pid."""
+    import lfharness as h  # the callers put tests/server on sys.path
+    err = open(conf_path + ".stderr", "wb")
+    lf = subprocess.Popen([logferry, "run", "-f", conf_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=err)
+    try:
+        h.wait_until(lambda: h.tcp_listening(port), what="logferry listening", timeout=30)
+        # Messages built before the clock starts: the sender is not measured.
+        chunks = message_chunks(count)
+        lf_cpu0 = cpu_seconds(lf.pid)
+        peer_cpu0 = cpu_seconds(peer_pid)
+        t0 = time.monotonic()
+        sender = start_sender(port, chunks)
+        h.wait_until(lambda: stored() >= count, timeout=1800, interval=0.05,
+                     what=lambda: f"{count} stored (have {stored()})")
+        seconds = time.monotonic() - t0
+        sender.join()
+        lf_cpu = cpu_seconds(lf.pid) - lf_cpu0
+        peer_cpu = cpu_seconds(peer_pid) - peer_cpu0
+        return count / seconds, lf_cpu * 1e6 / count, peer_cpu * 1e6 / count, peak_rss_mib(lf.pid)
+    finally:
+        lf.terminate()
+        lf.wait(timeout=60)
+        err.close()

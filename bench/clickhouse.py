@@ -22,63 +22,34 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "server"))
 import lfharness as h  # noqa: E402
 import test_clickhouse as tc  # noqa: E402
-from benchlib import arg_parser, cpu_seconds, message_chunks, peak_rss_mib, start_sender  # noqa: E402
+from benchlib import arg_parser, timed_run, write_conf  # noqa: E402
 
 
 def run(ch, logferry, count, batch_lines, workdir):
     table = f"bench_{batch_lines}"
     conf_path = os.path.join(workdir, f"lf-{batch_lines}.conf")
-    port = h.free_port()
-    with open(conf_path, "w") as f:
-        f.write(f"""@version: 4.0
-options {{ stats-freq(0); log-fifo-size(100000); }};
-source s {{ network(ip("127.0.0.1") port({port}) transport("tcp")); }};
-destination d {{ clickhouse(url("http://127.0.0.1:{ch.http}") user("lf") password({h.config_string(tc.PASSWORD)})
-    database("bench") table("{table}")
+    port = write_conf(conf_path, f"""clickhouse(url("http://127.0.0.1:{ch.http}") user("lf")
+    password({h.config_string(tc.PASSWORD)}) database("bench") table("{table}")
     columns("received DateTime", "host", "program", "pid", "message")
     values("${{R_YEAR}}-${{R_MONTH}}-${{R_DAY}} ${{R_HOUR}}:${{R_MIN}}:${{R_SEC}}", "${{HOST}}", "${{PROGRAM}}",
            "${{PID}}", "${{MSGONLY}}")
-    batch-lines({batch_lines}) batch-timeout(1000) log-fifo-size({max(100000, 2 * batch_lines)})); }};
-log {{ source(s); destination(d); flags(flow-control); }};
-""")
-    err = open(os.path.join(workdir, f"lf-{batch_lines}.stderr"), "wb")
-    lf = subprocess.Popen([logferry, "run", "-f", conf_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=err)
-    try:
-        h.wait_until(lambda: h.tcp_listening(port), what="logferry listening", timeout=30)
-        # Messages built before the clock starts: the sender is not measured.
-        chunks = message_chunks(count)
-        lf_cpu0 = cpu_seconds(lf.pid)
-        ch_cpu0 = cpu_seconds(ch.proc.pid)
-        t0 = time.monotonic()
-        sender = start_sender(port, chunks)
+    batch-lines({batch_lines}) batch-timeout(1000) log-fifo-size({max(100000, 2 * batch_lines)}))""")
 
-        def stored():
-            try:
-                return int(ch.query(f"SELECT count() FROM bench.{table}")[0][0])
-            except AssertionError:
-                return 0  # the table is not there yet
-        h.wait_until(lambda: stored() >= count, timeout=1800, interval=0.05,
-                     what=lambda: f"{count} rows (have {stored()})")
-        seconds = time.monotonic() - t0
-        sender.join()
-        lf_cpu = cpu_seconds(lf.pid) - lf_cpu0
-        ch_cpu = cpu_seconds(ch.proc.pid) - ch_cpu0
-        rss = peak_rss_mib(lf.pid)
-        uniq, n = ch.query(f"SELECT uniqExact(message), count() FROM bench.{table}")[0]
-        if int(uniq) != count or int(n) != count:
-            raise SystemExit(f"batch-lines({batch_lines}): {uniq} distinct rows, {n} rows, {count} sent")
-        return count / seconds, lf_cpu * 1e6 / count, ch_cpu * 1e6 / count, rss
-    finally:
-        lf.terminate()
-        lf.wait(timeout=60)
-        err.close()
+    def stored():
+        try:
+            return int(ch.query(f"SELECT count() FROM bench.{table}")[0][0])
+        except AssertionError:
+            return 0  # the table is not there yet
+    figures = timed_run(logferry, conf_path, port, count, stored, ch.proc.pid)
+    uniq, n = ch.query(f"SELECT uniqExact(message), count() FROM bench.{table}")[0]
+    if int(uniq) != count or int(n) != count:
+        raise SystemExit(f"batch-lines({batch_lines}): {uniq} distinct rows, {n} rows, {count} sent")
+    return figures
 
 
 def main():

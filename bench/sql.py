@@ -25,6 +25,8 @@ as FAILED, with the message ids missing from its table.
 
 Usage: bench/sql.py [--logferry build/logferry] [--count N]
                     [--batch-lines "1000 10000"] [--pgsql-options "pgsql-copy(no);pgsql-copy(yes)"]
+                    (--batch-lines "default": SQLite with logferry's default
+                    batch-lines() and log-fifo-size(), with --only sqlite)
                     [--only pgsql,sqlite,rsyslog]
 """
 import glob
@@ -201,8 +203,10 @@ def run_sqlite(logferry, workdir, count, chunks, batch, options):
     db = os.path.join(workdir, f"bench_{batch}.db")
 
     table = SqliteTable(db)
+    # batch 0: logferry's defaults (batch-lines() and log-fifo-size() left out)
+    sizes = f'batch-lines({batch}) log-fifo-size({max(100000, 2 * batch)})' if batch else ""
     dest = (f'sql(type(sqlite3) database("{db}") table("messages") columns({COLUMNS}) values({VALUES}) '
-            f'batch-lines({batch}) log-fifo-size({max(100000, 2 * batch)}) {options});')
+            f'{sizes} {options});')
     try:
         return run_logferry(logferry, workdir, f"sqlite_{batch}", dest, table, count, chunks, None)
     finally:
@@ -289,7 +293,8 @@ def main():
                     show(f"logferry pgsql {opts}", b, run_pgsql(pg, logferry, workdir, a.count, chunks, int(b), opts, i))
             if "sqlite" in only:
                 for opts in a.sqlite_options.split(";"):
-                    show(f"logferry sqlite3 {opts}", b, run_sqlite(logferry, workdir, a.count, chunks, int(b), opts))
+                    batch = 0 if b == "default" else int(b)
+                    show(f"logferry sqlite3 {opts}", b, run_sqlite(logferry, workdir, a.count, chunks, batch, opts))
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         if pg:

@@ -9,6 +9,10 @@
 
 namespace logferry {
 
+// sql(type(sqlite3))'s default batch-lines(), when neither it nor
+// flush-lines() is given (see read_sql_rows()).
+constexpr size_t kSqliteBatchLines = 1000;
+
 std::string describe_sql_destination(const SqlDestinationConfig& c) {
   if (c.type == SqlDestinationConfig::Type::kClickhouse)
     return "clickhouse() " + c.url + " database " + c.database + " table " + c.table->source();
@@ -197,12 +201,23 @@ bool read_sql_rows(OptionReader& r, const BuildContext& ctx, const Location& dri
 
   if (r.string("null", &c.null_value)) c.has_null = true;
   int64_t n;
+  bool batch_given = false;
   for (const char* opt : {"flush-lines", "batch-lines"})
-    if (r.integer(opt, &n, 1, 100000)) c.batch_lines = static_cast<size_t>(n);
+    if (r.integer(opt, &n, 1, 100000)) {
+      c.batch_lines = static_cast<size_t>(n);
+      batch_given = true;
+    }
   for (const char* opt : {"flush-timeout", "batch-timeout"})
     if (r.integer(opt, &n, 0, 3600000)) c.batch_timeout_ms = n;
   r.integer("time-reopen", &c.time_reopen, 1, 86400);
   if (r.integer("log-fifo-size", &n, 1, 100000000)) c.max_backlog = static_cast<size_t>(n);
+  // An SQLite commit waits for the disk (synchronous=FULL), so fewer, larger
+  // transactions write more rows per second.  With batch-timeout(0) (the
+  // default) a transaction takes the rows already waiting, so a larger limit
+  // delays nothing; half the backlog at most, so that rows keep coming in
+  // while one commits.
+  if (c.type == SqlDestinationConfig::Type::kSqlite && !batch_given)
+    c.batch_lines = std::max(c.batch_lines, std::min(kSqliteBatchLines, c.max_backlog / 2));
   // The backlog holds at least a transaction.
   c.max_backlog = std::max(c.max_backlog, c.batch_lines);
   read_render_options(r, &c.render, &c.zone);

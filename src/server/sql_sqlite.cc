@@ -1,7 +1,12 @@
-// sql(type(sqlite3)): rows into an SQLite file, synchronously on the output
-// thread.  The file is in WAL mode, so readers never wait for logferry nor
-// logferry for them; each transaction (BEGIN IMMEDIATE ... COMMIT) takes up
-// to batch-lines() rows through one prepared INSERT per table.
+// sql(type(sqlite3)): rows into an SQLite file.  The file is in WAL mode, so
+// readers never wait for logferry nor logferry for them; each transaction
+// (BEGIN IMMEDIATE ... COMMIT) takes up to batch-lines() rows through one
+// prepared INSERT per table.  The INSERTs run on the output thread; the
+// COMMIT, which with synchronous=FULL waits for the WAL's fsync (and now and
+// then runs a checkpoint), runs on libuv's thread pool while the output
+// thread goes on rendering the next rows into the backlog.  Rows count as
+// done (taken_through) only once their COMMIT returned; the output thread
+// does not touch the connection meanwhile (busy()).
 //
 // A database locked by another writer (SQLITE_BUSY) is waited out: SQLite
 // retries for at most kBusyTimeoutMs inside a call, then the transaction is
@@ -103,18 +108,19 @@ class SqliteWriter : public SqlWriter {
         return;
       }
     }
-    while (size_t n = rows_for_transaction()) {
+    if (committing_) return;  // after_commit() comes back
+    if (size_t n = rows_for_transaction()) {
       Outcome o = write_rows(n);
-      if (o != Outcome::kOk) {
-        handle(o);
-        return;
-      }
-      recovered();
+      if (o != Outcome::kOk) handle(o);
     }
   }
 
-  bool busy() const override { return false; }
-  void stop_backend() override { close_db(); }
+  bool busy() const override { return committing_; }
+  // At a shutdown that gives up while a COMMIT runs, the connection is
+  // closed once it returned (after_commit()).
+  void stop_backend() override {
+    if (!committing_) close_db();
+  }
   void drop_table_state() override { finalize_inserts(); }
 
  private:
@@ -323,7 +329,8 @@ class SqliteWriter : public SqlWriter {
 
   // ---- rows ----
 
-  // One transaction of the n oldest rows.
+  // Begins one transaction of the n oldest rows; its COMMIT goes to the
+  // thread pool (after_commit() finishes it).
   Outcome write_rows(size_t n) {
     for (size_t i = 0; i < n; ++i) {
       uint32_t t = backlog_.row(i).table;
@@ -354,15 +361,40 @@ class SqliteWriter : public SqlWriter {
       rollback();
       return o;
     }
-    rc = exec("COMMIT");
-    if (rc != SQLITE_OK) {
-      Outcome o = classify(rc);
+    commit_rows_ = n;
+    committing_ = true;
+    commit_work_.data = this;
+    uv_queue_work(loop_, &commit_work_, [](uv_work_t* w) { static_cast<SqliteWriter*>(w->data)->commit(); },
+                  [](uv_work_t* w, int) { static_cast<SqliteWriter*>(w->data)->after_commit(); });
+    return Outcome::kOk;
+  }
+
+  // On a thread of the pool: only this touches the connection meanwhile.
+  void commit() {
+    char* msg = nullptr;
+    commit_rc_ = sq_->sqlite3_exec(db_, "COMMIT", nullptr, nullptr, &msg);
+    commit_error_ = commit_rc_ == SQLITE_OK ? "" : msg ? msg : sq_->sqlite3_errstr(commit_rc_);
+    sq_->sqlite3_free(msg);
+  }
+
+  // Back on the output thread.
+  void after_commit() {
+    committing_ = false;
+    if (stopped()) {  // a shutdown gave these rows up (counted) while they committed
+      close_db();
+      return;
+    }
+    if (commit_rc_ != SQLITE_OK) {
+      last_code_ = commit_rc_ & 0xff;
+      last_error_ = commit_error_;
       rollback();
-      return o;
+      handle(classify(commit_rc_));
+      return;
     }
     for (const auto& [i, why] : refused_) report_refused(backlog_.row(i), why);
-    rows_done(n, refused_.size());
-    return Outcome::kOk;
+    rows_done(commit_rows_, refused_.size());
+    recovered();
+    pump();
   }
 
   sqlite3* db_ = nullptr;
@@ -370,6 +402,12 @@ class SqliteWriter : public SqlWriter {
   const LibSqlite* sq_ = nullptr;
   std::vector<sqlite3_stmt*> insert_;  // by table
   std::vector<std::pair<size_t, std::string>> refused_;  // of the current transaction
+  // The COMMIT on the thread pool.
+  uv_work_t commit_work_{};
+  bool committing_ = false;
+  size_t commit_rows_ = 0;
+  int commit_rc_ = SQLITE_OK;   // written by commit(), read after it
+  std::string commit_error_;    // likewise
   std::string last_error_;
   int last_code_ = SQLITE_OK;
   bool locked_ = false;

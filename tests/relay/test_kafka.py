@@ -19,7 +19,8 @@ with the brokers away (flush-timeout-on-shutdown()); a fatal error of the
 producer (what was not confirmed is produced by the next start); config
 errors from `logferry check`; and the ferry protocol acknowledging only what
 Kafka confirmed (a server stopped while its brokers are down loses nothing:
-the client sends it again).
+the client sends it again); a disk-buffer() that keeps records while every
+broker is down across a kill -9 of logferry (every record once).
 
 Usage: test_kafka.py LOGFERRY_BINARY KAFKA_MOCK_BROKER [unittest args]
 """
@@ -278,6 +279,23 @@ class KafkaTest(h.ServerTest):
         self.assertEqual(d["out"], 1)
         self.assertEqual(d["out"] + d.get("dropped_queue_full", 0), 6)
         self.assertIn("records not confirmed by Kafka", lf.stderr)
+
+    def test_disk_buffer_survives_kill_while_brokers_down(self):
+        """disk-buffer(reliable(yes)): every broker is down while lines come,
+        so they wait in the buffer; logferry is killed (SIGKILL) and started
+        again, the brokers come back, and every line is in the topic exactly
+        once.  Exactly once holds here because no record reached a broker
+        before the kill; in general a kill -9 after a record reached Kafka
+        but before its confirmation makes it at least once (the idempotent
+        producer deduplicates its own retries, not those of a new process)."""
+        buf = self.path("buffers")
+        dest = (f"destination d {{ kafka-c(bootstrap-servers(\"{self.kafka.bootstraps}\") topic(\"buffered\")"
+                f" message(\"${{MSGONLY}}\") disk-buffer(reliable(yes) dir({h.config_string(buf)}))); }};\n")
+        sent, stats = self.disk_buffer_across_kill(dest, buf, 2000, lambda: self.kafka.brokers("down"),
+                                                   lambda: self.kafka.brokers("up"),
+                                                   lambda: self.kafka.count("buffered"), timeout=KAFKA_WAIT)
+        self.assert_once("buffered", sent)
+        self.assertEqual(stats["destination"]["d#0"].get("errors", 0), 0, stats)
 
     def check_errors(self, opts):
         conf = self.path("check.conf")

@@ -372,6 +372,14 @@ def wait_sources_in(lf, n):
                interval=0.1)
 
 
+def buffer_waiting(buf):
+    """Messages waiting in the disk buffers under directory `buf`, as
+    `logferry buffer inspect` counts them."""
+    r = subprocess.run([LOGFERRY, "buffer", "inspect", buf], capture_output=True, text=True, timeout=30)
+    return sum(int(line.split()[0]) for line in r.stdout.splitlines()
+               if "messages waiting" in line and line.strip().endswith("bytes in segments"))
+
+
 def source_totals(stats, prefix=""):
     """Sum of every counter over the sources whose name starts with prefix."""
     tot = {}
@@ -423,6 +431,31 @@ class ServerTest(unittest.TestCase):
                     f'source s {{ network(ip("127.0.0.1") port({ports[0]}) transport("tcp")); }};\n' + dest +
                     "log { source(s); destination(d); " + ("flags(flow-control); " if flow_control else "") + "};\n")
         return self.logferry(conf, name=name)
+
+    def disk_buffer_across_kill(self, dest, buf, n, down, up, stored, timeout=WAIT_TIMEOUT):
+        """The scenario of disk-buffer(reliable(yes) dir(buf)) in `dest`:
+        down() makes the database (or broker) refuse; n lines sent over TCP
+        wait in the buffer; logferry is killed (SIGKILL) and started again;
+        the buffer still holds all n; up() brings the database back; every
+        line is delivered (stored(): how many are stored) and the buffer
+        drains.  Returns (the messages sent, in order; the final counters)."""
+        sent = [f"line {i:05d}" for i in range(n)]
+        down()
+        try:
+            lf = self.tcp_server(dest, name="lf1")
+            tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h app - - - %s\n" % m.encode() for m in sent))
+            wait_until(lambda: buffer_waiting(buf) >= n, timeout,
+                       lambda: f"{n} lines in the disk buffer (have {buffer_waiting(buf)})", proc=lf.proc, interval=0.1)
+            lf.kill()
+            lf = self.tcp_server(dest, name="lf2")
+            self.assertEqual(buffer_waiting(buf), n, "the buffer kept every line across the kill")
+        finally:
+            up()
+        wait_until(lambda: stored() >= n, timeout, lambda: f"{n} lines stored (have {stored()})", proc=lf.proc,
+                   interval=0.1)
+        wait_until(lambda: buffer_waiting(buf) == 0, timeout,
+                   lambda: f"the buffer to drain (has {buffer_waiting(buf)})", proc=lf.proc, interval=0.1)
+        return sent, self.stop_ok(lf)
 
     def check_config(self, body):
         """`logferry check` of "@version: 4.0" + body: (exit status, stderr + stdout)."""

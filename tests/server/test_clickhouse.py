@@ -10,8 +10,9 @@ injection attempts stored as plain text, rows the server refuses counted
 while the others land, a wrong password retried until it is fixed, the
 server killed (SIGKILL) and restarted in the middle of a load (nothing lost),
 the ferry protocol acknowledging only what was stored (a relay killed with
-rows it could not store loses none of them), and a peer at url() that answers
-garbage (reported, retried, nothing taken).
+rows it could not store loses none of them), a peer at url() that answers
+garbage (reported, retried, nothing taken), and a disk-buffer() that keeps rows
+while the server is down across a kill -9 of logferry (every row once).
 
 Exits 77 (skipped) only when clickhouse-server is not installed."""
 import ctypes
@@ -456,6 +457,21 @@ class ClickhouseTest(h.ServerTest):
         self.assertEqual(h.source_totals(stats)["dropped_queue_full"], 0, stats)
         d = stats["destination"]["d#0"]
         self.assertEqual((d["errors"], d["dropped_queue_full"]), (0, 0), stats)
+
+    def test_disk_buffer_survives_kill_while_down(self):
+        """disk-buffer(reliable(yes)): ClickHouse is down (killed) while
+        lines come, so they wait in the buffer; logferry is killed (SIGKILL)
+        and started again, ClickHouse comes back, and every line arrives
+        exactly once (the table is ordered by message, so this compares the
+        sets and the count, not the order of arrival)."""
+        buf = self.path("buffers")
+        dest = self.dest('"message"', '"${MSGONLY}"',
+                         extra=f"time-reopen(1) disk-buffer(reliable(yes) dir({h.config_string(buf)}))")
+        sent, stats = self.disk_buffer_across_kill(dest, buf, 2000, self.ch.kill, self.ch.start, self.count,
+                                                   timeout=90)
+        self.assertEqual([r[0] for r in self.ch.query(f"SELECT message FROM {self.db}.messages ORDER BY message")],
+                         sent, "every line exactly once")
+        self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
 
 def main():

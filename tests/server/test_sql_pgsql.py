@@ -7,7 +7,9 @@ field (typed columns too), tables created on first use from a table-name
 template, SQL injection attempts stored as plain text, null(""), rows the
 server refuses (bad UTF-8, too long, a NUL byte) reported and counted while
 the others are kept, session-statements(), a wrong password retried until it
-is fixed, and the server restarted in the middle of a load: nothing lost.
+is fixed, the server restarted in the middle of a load: nothing lost, and a
+disk-buffer() that keeps rows while the server is down across a kill -9 of
+logferry (every row once).
 
 Rows go by COPY FROM STDIN (pgsql-copy(yes), the default) or, with
 LF_PGSQL_COPY=no in the environment, by multi-row INSERTs (pgsql-copy(no)):
@@ -434,6 +436,21 @@ class PgsqlTest(h.ServerTest):
         self.stop_ok(lf)
         got = [r[0] for r in self.q("SELECT message FROM messages ORDER BY ctid")]
         self.assertEqual(got, [f"line {i:05d}" for i in range(n)], "every line once, in order")
+
+    def test_disk_buffer_survives_kill_while_down(self):
+        """disk-buffer(reliable(yes)): the server is down while lines come,
+        so they wait in the buffer; logferry is killed (SIGKILL) and started
+        again, the server comes back, and every line arrives exactly once,
+        in order."""
+        if PGSQL_COPY == "no":
+            self.skipTest("the buffer is the same whichever way rows are written: run with COPY only")
+        buf = self.path("buffers")
+        dest = self.sql_dest('"message"', '"${MSGONLY}"',
+                             extra=f"time-reopen(1) disk-buffer(reliable(yes) dir({h.config_string(buf)}))")
+        sent, stats = self.disk_buffer_across_kill(dest, buf, 2000, self.pg.stop, self.pg.start, self.count)
+        self.assertEqual([r[0] for r in self.q("SELECT message FROM messages ORDER BY ctid")], sent,
+                         "every line exactly once, in order")
+        self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
 
 def main():

@@ -474,31 +474,15 @@ class SqliteTest(h.ServerTest):
         self.assertIn("disk-buffer(reliable", p.stdout)
         self.assertNotIn("disk-buffer", p.stderr, "no 'accepted, not acted on' warning")
 
-        def waiting():
-            r = subprocess.run([h.LOGFERRY, "buffer", "inspect", buf], capture_output=True, text=True, timeout=30)
-            return sum(int(line.split()[0]) for line in r.stdout.splitlines()
-                       if "messages waiting" in line and line.strip().endswith("bytes in segments"))
-
         locker = sqlite3.connect(db, isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")
-        try:
-            lf = self.server(dest, name="lf1")
-            h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h app - - - line %05d\n" % i
-                                         for i in range(n)))
-            h.wait_until(lambda: waiting() >= n, what=lambda: f"{n} lines in the disk buffer (have {waiting()})",
-                         proc=lf.proc, interval=0.1)
-            lf.kill()
-            lf = self.server(dest, name="lf2")
-            self.assertEqual(waiting(), n, "the buffer kept every line across the kill")
-        finally:
+
+        def unlock():
             locker.execute("COMMIT")
             locker.close()
-        self.wait_rows(db, n, lf)
-        h.wait_until(lambda: waiting() == 0, what=lambda: f"the buffer to drain (has {waiting()})", proc=lf.proc,
-                     interval=0.1)
-        stats = self.stop_ok(lf)
-        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")],
-                         [f"line {i:05d}" for i in range(n)], "every line exactly once, in order")
+        sent, stats = self.disk_buffer_across_kill(dest, buf, n, lambda: locker.execute("BEGIN EXCLUSIVE"), unlock,
+                                                   lambda: count(db))
+        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")], sent,
+                         "every line exactly once, in order")
         self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
     def test_config_errors(self):
