@@ -225,7 +225,7 @@ class PgsqlTest(h.ServerTest):
             self.wait_rows(len(evil_messages), lf, n)
         stats = self.stop_ok(lf)
         self.assertEqual(sorted(r[0] for r in self.q("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")),
-                         sorted(names))
+                         sorted(names + ["logferry_marks"]))
         for prog, n in zip(evil_programs, names):
             self.assertEqual(self.q(f"SELECT program, message FROM {n} ORDER BY ctid"),
                              [(prog, m) for m in evil_messages])
@@ -330,7 +330,8 @@ class PgsqlTest(h.ServerTest):
                                        extra='session-statements("SET search_path TO s1" '
                                              '"SET application_name = \'lf-session\'")'))
         h.tcp_send(lf.port, b"<13>1 2026-01-01T00:00:00Z h p - - - in s1\n")
-        h.wait_until(lambda: self.q("SELECT count(*) FROM pg_tables WHERE schemaname = 's1'")[0][0] == "1",
+        h.wait_until(lambda: self.q("SELECT count(*) FROM pg_tables WHERE schemaname = 's1' "
+                                    "AND tablename = 'messages'")[0][0] == "1",
                      what="the table in schema s1", proc=lf.proc)
         h.wait_until(lambda: self.q("SELECT count(*) FROM s1.messages")[0][0] == "1", what="the row", proc=lf.proc)
         apps = [r[0] for r in self.q(f"SELECT application_name FROM pg_stat_activity WHERE datname = '{self.db}'")]
