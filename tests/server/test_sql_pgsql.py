@@ -473,6 +473,12 @@ class PgsqlTest(h.ServerTest):
         client.start_conf(client_conf)
         return server, start_server, client, server_state
 
+    def stop_ferry_pair(self, client, server):
+        for lf in (client, server):
+            self.stop_ok(lf)
+            for bad in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+                self.assertNotIn(bad, lf.stderr, f"sanitizer report; stderr:\n{lf.stderr[-5000:]}")
+
     def start_writer(self, total, rate):
         """Appends "line NNNNNN" (0 .. total-1) to in.log, `rate` lines a second."""
         def run():
@@ -504,7 +510,7 @@ class PgsqlTest(h.ServerTest):
         waits for a synchronous standby that does not exist: it is durable
         but never answered.  After the restart the commit count in the
         marks table says it happened: its rows are not written again."""
-        total = 12000
+        total = 6000
         server, _, client, _ = self.ferry_pair()
         writer = self.start_writer(total, 3000)
         self.wait_rows(1000, server)
@@ -520,8 +526,7 @@ class PgsqlTest(h.ServerTest):
         writer.join()
         self.check_every_line_once(total, server.proc)
         self.assertIn("had happened", server.stderr_text())
-        self.stop_ok(client)
-        self.stop_ok(server)
+        self.stop_ferry_pair(client, server)
 
     def test_ferry_receiver_kill9_after_commits_not_journaled(self):
         """The server logferry commits rows but cannot record them in its
@@ -529,7 +534,7 @@ class PgsqlTest(h.ServerTest):
         it acknowledges nothing; it is killed (kill -9) mid-load and
         started again: the client sends those batches again, and the marks
         table, written with the rows, says they are stored."""
-        total = 12000
+        total = 6000
         server, start_server, client, state = self.ferry_pair()
         writer = self.start_writer(total, 3000)
         self.wait_rows(1000, server)
@@ -553,8 +558,7 @@ class PgsqlTest(h.ServerTest):
         writer.join()
         self.check_every_line_once(total, server.proc)
         self.assertIn("not written again", server.stderr_text())
-        self.stop_ok(client)
-        self.stop_ok(server)
+        self.stop_ferry_pair(client, server)
 
 
 def main():
