@@ -13,6 +13,9 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
+
+#include "core/text.h"
 
 namespace logferry {
 
@@ -21,6 +24,15 @@ struct OriginStreamId {
   std::string source;               // the origin's source name
   std::string host;                 // the origin's HOST
 };
+
+// How a stream is named where its mark is kept (the ferry() source's
+// journal, sql()'s marks table): hex(origin node) ":" hex(source).
+inline std::string origin_stream_key(std::string_view node, std::string_view source) {
+  return hex_bytes(node) + ":" + hex_bytes(source);
+}
+inline std::string origin_stream_key(const OriginStreamId& id) {
+  return origin_stream_key(std::string_view(reinterpret_cast<const char*>(id.node.data()), id.node.size()), id.source);
+}
 
 class OriginTable {
  public:

@@ -83,6 +83,17 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string hex_bytes(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    s += kHex[c >> 4];
+    s += kHex[c & 15];
+  }
+  return s;
+}
+
 void append_uint(std::string& out, uint64_t v, int width) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);

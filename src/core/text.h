@@ -21,6 +21,9 @@ void append_json_string(std::string& out, std::string_view s);  // with quotes
 void append_uint(std::string& out, uint64_t v, int width = 0);
 void append_int(std::string& out, int64_t v);
 
+// Two lowercase hex digits per byte of `bytes`.
+std::string hex_bytes(std::string_view bytes);
+
 // Appends an RFC 5424 SD-PARAM value with '"', '\' and ']' escaped.
 void append_sd_escaped(std::string& out, std::string_view s);
 

@@ -8,16 +8,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/text.h"
+
 namespace logferry {
 
 std::string node_id_hex(const NodeId& id) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : id) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
+  return hex_bytes(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
 bool load_or_create_node_id(const std::string& persist_dir, NodeId* id, std::string* error) {

@@ -43,16 +43,6 @@ constexpr const char* kMarkPrefix = "ferry:";  // of the streams' marks in the j
 // batches of a stream outstanding).
 constexpr uint64_t kMaxWindow = 100000;
 
-std::string hex(std::string_view bytes) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : bytes) {
-    s += kHex[c >> 4];
-    s += kHex[c & 15];
-  }
-  return s;
-}
-
 class FerrySource;
 
 // One accepted connection: its frame reader, zstd stream, the streams it
@@ -301,7 +291,7 @@ class FerrySource : public Source {
       case FrameType::kStreamOpen: {
         StreamOpen so;
         if (!decode_stream_open(p, &so)) return garbage(c, kErrProtocol, "malformed STREAM_OPEN");
-        std::string key = hex(std::string_view(reinterpret_cast<const char*>(so.origin), 16)) + ":" + hex(so.source);
+        std::string key = origin_stream_key(std::string_view(reinterpret_cast<const char*>(so.origin), 16), so.source);
         size_t idx = find_stream(key);
         if (idx == streams_.size()) {
           if (streams_.size() < cfg_.max_streams) {

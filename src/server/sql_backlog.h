@@ -2,7 +2,7 @@
 // first.  Rows live in chunks of kRowsPerChunk rows: each chunk keeps the
 // rendered text of its rows in one buffer (every value followed by a NUL, so
 // that a value can be handed to a C API as a string) and, per row, its
-// table and one (offset, length) per column.  Chunks that were committed are
+// table, its origin batch (ferry()) and one (offset, length) per column.  Chunks that were committed are
 // kept for reuse, so in steady state adding a row allocates nothing.
 #pragma once
 
@@ -28,6 +28,10 @@ class RowBacklog {
   struct Row {
     uint32_t table = 0;
     uint32_t flags = 0;  // kRowHasNul
+    uint32_t origin = 0;      // LogMessage::origin: 0 for rows of local sources
+    uint64_t origin_seq = 0;  // LogMessage::origin_seq: the origin's batch
+    // Whether `next` is another row of the same origin batch.
+    bool same_batch(const Row& next) const { return origin != 0 && next.origin == origin && next.origin_seq == origin_seq; }
     const Value* values = nullptr;  // one per column
     const char* text = nullptr;     // the chunk's text; values point into it
     std::string_view value(size_t col) const {
@@ -44,10 +48,10 @@ class RowBacklog {
   // Adding a row: begin_row(), then per column the rendered text appended to
   // text() followed by end_value(start) (start: text().size() before it),
   // then end_row().
-  void begin_row(uint32_t table) {
+  void begin_row(uint32_t table, uint32_t origin = 0, uint64_t origin_seq = 0) {
     if (chunks_.empty() || chunks_.back()->rows == kRowsPerChunk) add_chunk();
     Chunk& c = *chunks_.back();
-    c.meta.push_back(Meta{table, 0});
+    c.meta.push_back(Meta{table, 0, origin, origin_seq});
     row_text_start_ = c.text.size();
   }
   std::string& text() { return chunks_.back()->text; }
@@ -85,7 +89,8 @@ class RowBacklog {
     size_t k = head_ + i;
     const Chunk& c = *chunks_[k / kRowsPerChunk];
     size_t r = k % kRowsPerChunk;
-    return Row{c.meta[r].table, c.meta[r].flags, c.values.data() + r * ncols_, c.text.data()};
+    const Meta& m = c.meta[r];
+    return Row{m.table, m.flags, m.origin, m.origin_seq, c.values.data() + r * ncols_, c.text.data()};
   }
 
   // Forgets the n oldest rows.
@@ -104,6 +109,8 @@ class RowBacklog {
   struct Meta {
     uint32_t table;
     uint32_t flags;
+    uint32_t origin;
+    uint64_t origin_seq;
   };
   struct Chunk {
     std::string text;

@@ -239,7 +239,7 @@ namespace {
 const char* const kSqlOptions[] = {
     "type", "host", "port", "username", "password", "database", "table", "columns", "values", "indexes", "null",
     "flush-lines", "batch-lines", "flush-timeout", "batch-timeout", "session-statements", "create-statement-append",
-    "pgsql-copy", "time-reopen", "log-fifo-size", "flags", "frac-digits", "time-zone", "send-time-zone", "local-time-zone",
+    "pgsql-copy", "marks-table", "time-reopen", "log-fifo-size", "flags", "frac-digits", "time-zone", "send-time-zone", "local-time-zone",
     "retries", "dbd-option", "dbi-driver-dir", "quote-char", "ignore-tns-config", "throttle", "disk-buffer",
     "persist-name", "template-escape", "ts-format", "on-error", "workers", "batch-bytes", "encoding"};
 
@@ -330,8 +330,11 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
   r.string("create-statement-append", &c.create_statement_append);
   if (pgsql) {
     r.yesno("pgsql-copy", &c.pgsql_copy);
-  } else if (const ConfNode* n = r.child("pgsql-copy")) {
-    r.diag()->warning(n->loc, "pgsql-copy() has no meaning for type(sqlite3)");
+    r.string("marks-table", &c.marks_table);
+  } else {
+    for (const char* opt : {"pgsql-copy", "marks-table"})
+      if (const ConfNode* n = r.child(opt))
+        r.diag()->warning(n->loc, std::string(opt) + "() has no meaning for type(sqlite3)");
   }
   std::vector<std::string> flags;
   r.flags("flags", {"explicit-commits", "dont-create-tables"}, &flags);

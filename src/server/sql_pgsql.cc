@@ -18,14 +18,25 @@
 // error is retried after a backoff (1 s, 2 s, ... up to time-reopen()); a
 // broken connection is made again after the same backoff, the rows waiting.
 //
-// When the connection breaks after COMMIT was sent and before its answer
-// came, logferry cannot know whether the server committed: it writes those
-// rows again, so they may be stored twice (reported).  Nothing is lost.
+// The marks table (marks-table(), sql_marks.h): every transaction also
+// upserts, per origin stream of ferry(), the newest batch whose rows it
+// completes, and this destination's commit count - by COPY ...; INSERT ...
+// in one query (a simple query is one transaction), by a data-modifying WITH
+// in front of an INSERT, or in front of COMMIT.  After every connect the
+// table is read before any row is sent: when the connection broke after a
+// COMMIT was sent and before its answer came, the commit count says whether
+// it happened (its rows are then done, else written again); the marks drop
+// the rows of batches a ferry() sender sends again after this receiver
+// crashed between the commit and its journal.  Without a marks table
+// (marks-table("")), the rows of an unanswered commit are written again and
+// may be stored twice (reported).  Nothing is lost either way.
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "core/text.h"
 #include "core/shared_library.h"
@@ -115,6 +126,12 @@ class PgsqlWriter : public SqlWriter {
   explicit PgsqlWriter(const SqlDestinationConfig& c) : SqlWriter(c) {
     reject_nul_ = true;
     where_ = (cfg_.host.empty() ? std::string("the local socket") : cfg_.host) + (cfg_.port.empty() ? "" : ":" + cfg_.port);
+    marks_on_ = !cfg_.marks_table.empty();
+    if (marks_on_) {
+      std::string name = cfg_.marks_table;
+      sanitize_table_name(name, true);
+      marks_table_ = quote_identifier(name);
+    }
   }
 
   ~PgsqlWriter() override {
@@ -180,7 +197,10 @@ class PgsqlWriter : public SqlWriter {
   // without BEGIN and COMMIT: one round trip.  kSingle: one row alone.
   // kCheck: which columns and indexes a table has (catalog reads, no
   // privilege needed); kSetup: what it lacks is created.
-  enum class Query { kNone, kSession, kCheck, kSetup, kAutocommit, kBegin, kInsert, kCommit, kRollback, kSingle };
+  // kMarksRead: the marks table read after connecting; kMarksSetup: it
+  // is created.
+  enum class Query { kNone, kSession, kMarksRead, kMarksSetup, kCheck, kSetup, kAutocommit, kBegin, kInsert, kCommit,
+                     kRollback, kSingle };
   // Where a COPY (sent as kAutocommit or kInsert) is: the statement sent
   // (kStarting), its data going out (kSending), ended and its answer
   // awaited (kEnded).
@@ -332,12 +352,22 @@ class PgsqlWriter : public SqlWriter {
   void connection_lost(const std::string& why) {
     bool unknown = outcome_unknown();
     size_t unsure = unknown ? txn_rows_ : 0;
+    bool resolvable = unknown && marks_on_ && db_marks_.counts_commits();
+    if (resolvable) {
+      // Read back from the commit count on reconnect (marks_read()).
+      unsure_rows_ = unsure;
+      unsure_single_ = query_ == Query::kSingle;
+      unsure_marks_ = txn_marks_;
+    }
     drop_connection();
     uint64_t delay = after_failure();
     failing_ = true;
     std::string text = "connection to PostgreSQL at " + where_ + " lost (" + why + "); " +
                        std::to_string(backlog_.size()) + " rows wait";
-    if (unknown)
+    if (resolvable)
+      text += "; the server did not answer the commit of the last " + std::to_string(unsure) +
+              " rows: whether it happened is read from the marks table on reconnect";
+    else if (unknown)
       text += "; the server did not answer the commit of the last " + std::to_string(unsure) +
               " rows, which are written again and may be stored twice";
     report(4, text + "; reconnecting in " + seconds_text(delay));
@@ -355,6 +385,7 @@ class PgsqlWriter : public SqlWriter {
     txn_done_ = 0;
     run_rows_ = 0;
     session_next_ = 0;
+    marks_read_ = false;
     error_state_.clear();
     error_text_.clear();
   }
@@ -467,6 +498,10 @@ class PgsqlWriter : public SqlWriter {
         for (int i = 0, n = pq_->PQntuples(res); i < n; ++i)
           check_rows_.emplace_back(pq_->PQgetvalue(res, i, 0)[0], pq_->PQgetvalue(res, i, 1));
       }
+      if (query_ == Query::kMarksRead && st == PGRES_TUPLES_OK) {
+        for (int i = 0, n = pq_->PQntuples(res); i < n; ++i)
+          read_marks_[pq_->PQgetvalue(res, i, 0)] = std::strtoull(pq_->PQgetvalue(res, i, 1), nullptr, 10);
+      }
       if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY && error_state_.empty() &&
           error_text_.empty()) {
         const char* code = pq_->PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -514,6 +549,10 @@ class PgsqlWriter : public SqlWriter {
       send(Query::kSession, false);
       return;
     }
+    if (marks_on_ && !marks_read_) {
+      send_marks_read();
+      return;
+    }
     while (isolate_left_ > 0 && (backlog_.row(0).flags & RowBacklog::kRowHasNul)) {
       refuse_nul_row();
       --isolate_left_;
@@ -521,6 +560,7 @@ class PgsqlWriter : public SqlWriter {
     if (isolate_left_ > 0) {
       txn_rows_ = 1;
       txn_done_ = 0;
+      prepare_marks(1);
       send_insert(Query::kSingle);
       return;
     }
@@ -551,6 +591,7 @@ class PgsqlWriter : public SqlWriter {
     }
     txn_rows_ = n;
     txn_done_ = 0;
+    prepare_marks(n);
     if (run_length(0) == n) {
       send_rows(Query::kAutocommit);
       return;
@@ -650,6 +691,11 @@ class PgsqlWriter : public SqlWriter {
       sql_ += quote_identifier(cfg_.columns[insert_columns_[k]].name);
     }
     sql_ += ") FROM STDIN";
+    if (q == Query::kAutocommit && !marks_sql_.empty()) {
+      // One query of two statements: one transaction.
+      sql_ += "; ";
+      sql_ += marks_sql_;
+    }
     copy_data_.clear();
     for (size_t i = txn_done_, end = txn_done_ + run_rows_; i < end; ++i) {
       RowBacklog::Row row = backlog_.row(i);
@@ -709,7 +755,14 @@ class PgsqlWriter : public SqlWriter {
     const SqlTable& t = tables_[backlog_.row(txn_done_).table];
     run_rows_ = run_length(txn_done_);
     size_t end = txn_done_ + run_rows_;
-    sql_ = "INSERT INTO ";
+    sql_.clear();
+    if (q != Query::kInsert && !marks_sql_.empty()) {
+      // A statement alone is a transaction: the marks go in a WITH.
+      sql_ = "WITH logferry_marked AS (";
+      sql_ += marks_sql_;
+      sql_ += ") ";
+    }
+    sql_ += "INSERT INTO ";
     sql_ += t.quoted;
     params_.clear();
     if (ncols == 0) {
@@ -747,7 +800,10 @@ class PgsqlWriter : public SqlWriter {
       // has an SQLSTATE; libpq's own errors have none), nothing was stored;
       // without an answer, whether a commit happened is unknown.  A
       // success is acted on below and the broken connection noticed next.
-      bool answered = got_result_ && !error_state_.empty();
+      // With a commit count, the outcome is read back in any case: a
+      // server that ends the session (57P01) while a commit waits for a
+      // synchronous standby has committed it locally all the same.
+      bool answered = got_result_ && !error_state_.empty() && !(marks_on_ && db_marks_.counts_commits());
       query_ = answered ? Query::kNone : q;
       connection_lost(error_text_.empty() ? one_line(pq_->PQerrorMessage(conn_)) : error_text_);
       return;
@@ -762,6 +818,29 @@ class PgsqlWriter : public SqlWriter {
         }
         ++session_next_;
         break;
+      case Query::kMarksRead:
+        if (!ok) {
+          if (error_state_ == "42P01" && cfg_.create_tables) {
+            sql_ = "CREATE TABLE IF NOT EXISTS " + marks_table_ + " (stream text PRIMARY KEY, seq bigint NOT NULL)";
+            send(Query::kMarksSetup, false);
+            return;
+          }
+          failed("cannot read the marks table " + marks_table_ + ": " + error_text_ +
+                 (error_state_ == "42P01" ? " (create it: CREATE TABLE " + marks_table_ +
+                                                " (stream text PRIMARY KEY, seq bigint NOT NULL), and grant SELECT, "
+                                                "INSERT, UPDATE on it; or set marks-table(\"\"))"
+                                          : ""));
+          return;
+        }
+        marks_read();
+        break;
+      case Query::kMarksSetup:
+        if (!ok) {
+          failed("cannot create the marks table " + marks_table_ + ": " + error_text_);
+          return;
+        }
+        send_marks_read();
+        return;
       case Query::kCheck:
         if (!ok) {
           failed("cannot check table " + tables_[setup_table_].name + ": " + error_text_);
@@ -783,7 +862,7 @@ class PgsqlWriter : public SqlWriter {
         break;
       case Query::kAutocommit:
         if (!ok) {
-          if (schema_error(error_state_)) forget_tables();
+          if (schema_error(error_state_)) schema_changed();
           if (!row_error(error_state_)) {
             failed(error_text_);
             return;
@@ -791,6 +870,7 @@ class PgsqlWriter : public SqlWriter {
           isolate_left_ = txn_rows_;  // nothing was stored: each row alone
           break;
         }
+        txn_committed();
         rows_done(txn_rows_, 0);
         recovered();
         break;
@@ -806,7 +886,7 @@ class PgsqlWriter : public SqlWriter {
           // Roll back; then each row alone (a row's values were refused) or
           // the whole transaction later.
           isolate_next_ = row_error(error_state_);
-          if (schema_error(error_state_)) forget_tables();
+          if (schema_error(error_state_)) schema_changed();
           last_error_ = error_text_;
           send_simple(Query::kRollback, "ROLLBACK");
           return;
@@ -816,19 +896,23 @@ class PgsqlWriter : public SqlWriter {
           send_rows(Query::kInsert);
           return;
         }
-        send_simple(Query::kCommit, "COMMIT");
+        sql_ = marks_sql_;
+        if (!sql_.empty()) sql_ += "; ";
+        sql_ += "COMMIT";
+        send(Query::kCommit, false);
         return;
       case Query::kCommit:
         if (!ok) {
-          // The server rolled back (e.g. a deferred constraint).
-          if (row_error(error_state_)) {
-            isolate_left_ = txn_rows_;
-          } else {
-            failed(error_text_);
-            return;
-          }
-          break;
+          // The server rolled back (e.g. a deferred constraint), or the
+          // marks' upsert failed and COMMIT was not run: roll back (a
+          // warning when nothing is open), then as a failed INSERT.
+          isolate_next_ = row_error(error_state_);
+          if (schema_error(error_state_)) schema_changed();
+          last_error_ = error_text_;
+          send_simple(Query::kRollback, "ROLLBACK");
+          return;
         }
+        txn_committed();
         rows_done(txn_rows_, 0);
         recovered();
         break;
@@ -842,13 +926,14 @@ class PgsqlWriter : public SqlWriter {
         break;
       case Query::kSingle:
         if (ok) {
+          txn_committed();
           rows_done(1, 0);
           recovered();
         } else if (row_error(error_state_)) {
           report_refused(backlog_.row(0), error_text_);
           rows_done(1, 1);
         } else {
-          if (schema_error(error_state_)) forget_tables();
+          if (schema_error(error_state_)) schema_changed();
           failed(error_text_);
           return;
         }
@@ -856,6 +941,73 @@ class PgsqlWriter : public SqlWriter {
         break;
     }
     next_query();
+  }
+
+  // ---- the marks table ----
+
+  void send_marks_read() {
+    sql_ = "SELECT stream, seq FROM " + marks_table_;
+    read_marks_.clear();
+    send(Query::kMarksRead, false);
+  }
+
+  // The marks table was read on a new connection: first what became of a
+  // commit left unanswered when the last one broke, then the marks.
+  void marks_read() {
+    if (unsure_rows_ > 0) {
+      auto it = read_marks_.find(db_marks_.commit_key());
+      bool happened = it != read_marks_.end() && it->second == db_marks_.next_commit();
+      size_t n = unsure_rows_;
+      unsure_rows_ = 0;
+      if (happened) {
+        db_marks_.committed(unsure_marks_);
+        rows_done(n, 0);
+        if (unsure_single_ && isolate_left_ > 0) --isolate_left_;
+      }
+      report(5, "the commit of " + std::to_string(n) + " rows left unanswered when the connection broke " +
+                    (happened ? "had happened (the marks table says so); they are not written again"
+                              : "had not happened; they are written again"));
+    }
+    db_marks_.loaded(read_marks_);
+    marks_read_ = true;
+  }
+
+  // What a transaction of the n oldest rows writes to the marks table
+  // (marks_sql_, "" for nothing): INSERT INTO marks (stream, seq) VALUES
+  // ... ON CONFLICT ... DO UPDATE, with the marks of its rows and the next
+  // commit count.  The keys are hex digits, ':' and "commits"
+  // (origin_stream_key(), commit_key()): literals need no escaping.
+  void prepare_marks(size_t n) {
+    marks_sql_.clear();
+    txn_marks_.clear();
+    if (!marks_on_) return;
+    db_marks_.for_rows(backlog_, n, &txn_marks_);
+    bool first = true;
+    auto add = [&](const std::string& key, uint64_t seq) {
+      marks_sql_ += first ? "INSERT INTO " + marks_table_ + " AS m (stream, seq) VALUES ('" : ", ('";
+      first = false;
+      marks_sql_ += key;
+      marks_sql_ += "', ";
+      append_uint(marks_sql_, seq);
+      marks_sql_ += ")";
+    };
+    for (const auto& [origin, seq] : txn_marks_) {
+      const std::string& key = db_marks_.key(origin);
+      if (!key.empty()) add(key, seq);
+    }
+    if (db_marks_.counts_commits()) add(db_marks_.commit_key(), db_marks_.next_commit());
+    if (!first) marks_sql_ += " ON CONFLICT (stream) DO UPDATE SET seq = GREATEST(m.seq, EXCLUDED.seq)";
+  }
+
+  void txn_committed() {
+    if (marks_on_) db_marks_.committed(txn_marks_);
+  }
+
+  // A table or column is missing (e.g. dropped): every table, and the
+  // marks table, is checked again.
+  void schema_changed() {
+    forget_tables();
+    marks_read_ = false;
   }
 
   // An error that is not a row's: the rows wait, tried again after a backoff.
@@ -906,6 +1058,16 @@ class PgsqlWriter : public SqlWriter {
   std::string copy_data_;  // reused: the COPY's rows in text format
   size_t copy_sent_ = 0;   // of copy_data_, handed to libpq
   std::string sql_;                  // reused: the statement being sent
+  std::string marks_table_;          // quoted; "" without marks-table()
+  bool marks_read_ = false;          // on this connection
+  std::unordered_map<std::string, uint64_t> read_marks_;  // kMarksRead's answer
+  SqlMarks::Batches txn_marks_;      // reused: what the transaction in flight marks
+  std::string marks_sql_;            // reused: its upsert of the marks table (prepare_marks())
+  // A commit left unanswered when the connection broke: its rows (the
+  // oldest), whether it was a row alone, its marks.
+  size_t unsure_rows_ = 0;
+  bool unsure_single_ = false;
+  SqlMarks::Batches unsure_marks_;
   std::vector<const char*> params_;  // reused: its parameter values
 };
 

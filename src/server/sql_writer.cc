@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/text.h"
+#include "relay/node_id.h"
 
 namespace logferry {
 
@@ -120,12 +121,29 @@ SqlWriter::~SqlWriter() {
 
 bool SqlWriter::open(uv_loop_t* loop, std::string* error) {
   loop_ = loop;
+  if (marks_on_) db_marks_.setup(commit_key(), origins);
   for (uv_timer_t* t : {&timer_, &shutdown_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
     ++outstanding_;
   }
   return start(error);
+}
+
+// The name of this destination's commit count in the marks table: this
+// node's id (PERSIST-DIR/node-id) and a hash of what the destination
+// writes, so that every logferry and every sql() has its own.
+std::string SqlWriter::commit_key() {
+  NodeId id;
+  std::string err;
+  if (!load_or_create_node_id(persist_dir, &id, &err)) {
+    report(4, "no commit count in the marks table (" + err + "); a commit unanswered when the connection "
+              "breaks is written again, so its rows of local sources may be stored twice");
+    return "";
+  }
+  char hash[20];
+  snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(fnv1a(name_)));
+  return "commits:" + node_id_hex(id) + ":" + hash;
 }
 
 void SqlWriter::close_handles() {
@@ -172,7 +190,14 @@ void SqlWriter::deliver(const LogMessage& msg) {
     holds_.dropped(backlog_.size(), stopped_);
     return;
   }
-  backlog_.begin_row(table_of(msg));
+  if (marks_on_ && db_marks_.stored(msg.origin, msg.origin_seq)) {
+    // Sent again by ferry() (this receiver crashed after the commit, before
+    // its journal said so): in the database already.
+    ++already_stored_;
+    Counters::add(counters.out);
+    return;
+  }
+  backlog_.begin_row(table_of(msg), msg.origin, msg.origin_seq);
   const std::string* null_value = cfg_.has_null ? &cfg_.null_value : nullptr;
   for (size_t col : insert_columns_) {
     std::string& text = backlog_.text();
@@ -199,6 +224,11 @@ void SqlWriter::tick() {
   pump();
   check_hold();
   limit_tables();
+  if (already_stored_) {
+    report(5, std::to_string(already_stored_) + " rows of batches that ferry() received again were in the database "
+              "already (the marks table says so); not written again");
+    already_stored_ = 0;
+  }
   if (uint64_t n = refused_budget_.left_out(now_ms()))
     report(4, std::to_string(n) + " more rows were refused by the database (not reported one by one)");
 }
@@ -215,12 +245,28 @@ size_t SqlWriter::rows_for_transaction() {
   uint64_t waiting = rows_flushed_ - rows_taken_;
   if (waiting == 0 || stopped_) return 0;
   size_t n = static_cast<size_t>(std::min<uint64_t>(waiting, cfg_.batch_lines));
-  if (waiting >= cfg_.batch_lines || closing_ || cfg_.batch_timeout_ms <= 0) return n;
+  if (waiting >= cfg_.batch_lines || closing_ || cfg_.batch_timeout_ms <= 0) return whole_batches(n, waiting);
   uint64_t waited = now_ms() - oldest_ms_;
   uint64_t timeout = static_cast<uint64_t>(cfg_.batch_timeout_ms);
-  if (waited >= timeout) return n;
+  if (waited >= timeout) return whole_batches(n, waiting);
   wake_in(timeout - waited);
   return 0;
+}
+
+// A mark says "every row of this origin batch is stored", so with marks a
+// transaction does not end inside a batch: it ends before the batch, or -
+// when the batch is all it would hold - after it (more than batch-lines()
+// rows then; a ferry() batch is bounded by max-batch-messages()).
+size_t SqlWriter::whole_batches(size_t n, size_t waiting) const {
+  if (!marks_on_ || n == 0 || n >= waiting) return n;
+  RowBacklog::Row last = backlog_.row(n - 1);
+  if (!last.same_batch(backlog_.row(n))) return n;
+  size_t start = n - 1;
+  while (start > 0 && backlog_.row(start - 1).same_batch(last)) --start;
+  if (start > 0) return start;
+  size_t end = n;
+  while (end < waiting && last.same_batch(backlog_.row(end))) ++end;
+  return end;
 }
 
 void SqlWriter::rows_done(size_t n, size_t refused) {

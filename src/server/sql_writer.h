@@ -20,6 +20,7 @@
 #include "relay/hold_reports.h"
 #include "server/sql_backlog.h"
 #include "server/sql_destination.h"
+#include "server/sql_marks.h"
 
 namespace logferry {
 
@@ -52,8 +53,12 @@ class SqlWriter : public Destination {
   uint64_t taken_through(uint64_t latest) const override;
   // Flow control: while log-fifo-size() rows wait, the batches of
   // flow-controlled sources wait in the engine's queue (their sources
-  // pause); other sources' rows are dropped beyond drop_limit_.
-  bool accepting() const override { return backlog_.size() < cfg_.max_backlog; }
+  // pause); other sources' rows are dropped beyond drop_limit_.  With a
+  // marks table, rows wait there too until the marks were read (a ferry()
+  // batch is then checked against them as it arrives).
+  bool accepting() const override {
+    return backlog_.size() < cfg_.max_backlog && (!marks_on_ || db_marks_.known());
+  }
 
  protected:
   // ---- what a backend implements ----
@@ -84,6 +89,7 @@ class SqlWriter : public Destination {
   // How many of the oldest rows the next transaction should take: 0 while
   // nothing waits, or while fewer than batch-lines() rows wait and the
   // oldest has waited less than batch-timeout() (a timer comes back then).
+  // With a marks table, a transaction ends at the end of an origin batch.
   size_t rows_for_transaction();
   // The n oldest rows are done: committed, except `refused` of them, which
   // the database would not take (reported and counted as errors).
@@ -115,6 +121,10 @@ class SqlWriter : public Destination {
   uv_loop_t* loop_ = nullptr;
   std::vector<size_t> insert_columns_;  // the columns whose value is a template, in order
   bool reject_nul_ = false;             // pgsql: text cannot hold NUL bytes
+  // A backend that writes marks with its rows (marks-table()) sets
+  // marks_on_ in its constructor; open() sets db_marks_ up.
+  bool marks_on_ = false;
+  SqlMarks db_marks_;
 
  private:
   uint32_t table_of(const LogMessage& msg);
@@ -124,6 +134,8 @@ class SqlWriter : public Destination {
   void shutdown_check();
   void finish_close();
   void close_handles();
+  size_t whole_batches(size_t n, size_t waiting) const;
+  std::string commit_key();
 
   bool literal_table_;
   bool lower_names_;
@@ -159,6 +171,10 @@ class SqlWriter : public Destination {
   uint64_t close_started_ms_ = 0;
   uint64_t last_progress_ms_ = 0;
   uint64_t last_progress_taken_ = 0;
+
+  // Rows of origin batches the marks say are stored: not written again;
+  // the count since tick() last reported it.
+  uint64_t already_stored_ = 0;
 
   // Refused rows: 10 reports at once, then none for 10 s; the rest are
   // summed up by tick().

@@ -6,6 +6,7 @@
 
 #include "server/pgsql_copy_text.h"
 #include "server/sql_backlog.h"
+#include "server/sql_marks.h"
 #include "server/sql_writer.h"
 
 using namespace logferry;
@@ -132,4 +133,56 @@ TEST_CASE("COPY text fields: backslash, tab, newline and CR escaped, NULL as \\N
   row.push_back('\t');
   append_copy_field(&row, nullptr, 0);
   CHECK(row == "a\\tb\t\\N");
+}
+
+TEST_CASE("SqlMarks: a transaction marks the origin batches it completes; stored() checks against the marks") {
+  OriginTable origins;
+  OriginStreamId a, b;
+  a.node[0] = 0xab;
+  a.source = "s_a";
+  b.node[0] = 0xcd;
+  b.source = "s_b";
+  uint32_t oa = origins.intern(a), ob = origins.intern(b);
+  RowBacklog rows(1);
+  auto add = [&](uint32_t origin, uint64_t seq) {
+    rows.begin_row(0, origin, seq);
+    size_t start = rows.text().size();
+    rows.text() += "x";
+    rows.end_value(start, nullptr);
+    rows.end_row();
+  };
+  add(oa, 7);
+  add(oa, 7);
+  add(0, 0);  // a local row
+  add(ob, 3);
+  add(oa, 8);
+  add(oa, 8);
+
+  SqlMarks marks;
+  marks.setup("commits:k", &origins);
+  CHECK(!marks.known());
+  marks.loaded({{origin_stream_key(a), 5}, {"commits:k", 41}});
+  CHECK(marks.known());
+  CHECK(marks.commits() == 41);
+  CHECK(marks.key(oa) == std::string("ab") + std::string(30, '0') + ":" + "735f61");
+  CHECK(marks.stored(oa, 5));
+  CHECK(!marks.stored(oa, 6));
+  CHECK(!marks.stored(ob, 1));
+  CHECK(!marks.stored(0, 0));
+
+  SqlMarks::Batches txn;
+  // Five rows: batch 8 of stream a is cut (its second row is not among them).
+  marks.for_rows(rows, 5, &txn);
+  CHECK(txn == SqlMarks::Batches{{oa, 7}, {ob, 3}});
+  marks.for_rows(rows, 6, &txn);
+  CHECK(txn == SqlMarks::Batches{{oa, 8}, {ob, 3}});
+  marks.committed(txn);
+  CHECK(marks.commits() == 42);
+  CHECK(marks.next_commit() == 43);
+  CHECK(marks.stored(oa, 8));
+  CHECK(marks.stored(ob, 3));
+  CHECK(!marks.stored(ob, 4));
+  // Read again after a reconnect: a mark never goes back.
+  marks.loaded({{origin_stream_key(a), 6}, {"commits:k", 42}});
+  CHECK(marks.stored(oa, 8));
 }
