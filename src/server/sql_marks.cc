@@ -30,7 +30,7 @@ void SqlMarks::resolve(uint32_t origin) {
   for (size_t o = std::max<size_t>(from, 1); o <= origin; ++o) {
     OriginStreamId id;
     if (!origins_ || !origins_->get(static_cast<uint32_t>(o), &id)) continue;
-    keys_[o] = origin_stream_key(id);
+    keys_[o] = receiver_ + ":" + origin_stream_key(id);
     auto it = table_.find(keys_[o]);
     if (it != table_.end()) by_origin_[o] = it->second;
   }

@@ -29,9 +29,16 @@ class SqlMarks {
   using Batches = std::vector<std::pair<uint32_t, uint64_t>>;
 
   // `commit_key`: the name of this destination's commit count ("" keeps
-  // none); `origins`: the engine's table of origin streams (may be null).
-  void setup(std::string commit_key, const OriginTable* origins) {
+  // none); `receiver`: this node's id in hex, which every stream's key
+  // starts with; `origins`: the engine's table of origin streams (may be
+  // null).  A stream's marks belong to the receiver whose journal numbers
+  // it: another receiver writing to the same database (a failover), or
+  // this one after losing its persist directory, gives senders that
+  // restart numbers from its own state, which may lie below these marks -
+  // sharing them would drop those batches as stored (lines lost).
+  void setup(std::string commit_key, std::string receiver, const OriginTable* origins) {
     commit_key_ = std::move(commit_key);
+    receiver_ = std::move(receiver);
     origins_ = origins;
   }
 
@@ -72,6 +79,7 @@ class SqlMarks {
   void resolve(uint32_t origin);
 
   std::string commit_key_;
+  std::string receiver_;
   const OriginTable* origins_ = nullptr;
   bool known_ = false;
   uint64_t commits_ = 0;

@@ -121,7 +121,7 @@ SqlWriter::~SqlWriter() {
 
 bool SqlWriter::open(uv_loop_t* loop, std::string* error) {
   loop_ = loop;
-  if (marks_on_) db_marks_.setup(commit_key(), origins);
+  if (marks_on_) setup_marks();
   for (uv_timer_t* t : {&timer_, &shutdown_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
@@ -130,20 +130,23 @@ bool SqlWriter::open(uv_loop_t* loop, std::string* error) {
   return start(error);
 }
 
-// The name of this destination's commit count in the marks table: this
-// node's id (PERSIST-DIR/node-id) and a hash of what the destination
-// writes, so that every logferry and every sql() has its own.
-std::string SqlWriter::commit_key() {
+// The keys of the marks table: this destination's commit count, named by
+// this node's id (PERSIST-DIR/node-id) and a hash of what the destination
+// writes, so that every logferry and every sql() has its own; and the
+// streams' marks, named by this node's id and the origin stream (see
+// SqlMarks::setup()).
+void SqlWriter::setup_marks() {
   NodeId id;
   std::string err;
   if (!load_or_create_node_id(persist_dir, &id, &err)) {
-    report(4, "no commit count in the marks table (" + err + "); a commit unanswered when the connection "
-              "breaks is written again, so its rows of local sources may be stored twice");
-    return "";
+    report(4, "no marks table (" + err + "); a commit unanswered when the connection breaks is written again, "
+              "so its rows may be stored twice");
+    marks_on_ = false;
+    return;
   }
   char hash[20];
   snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(fnv1a(name_)));
-  return "commits:" + node_id_hex(id) + ":" + hash;
+  db_marks_.setup("commits:" + node_id_hex(id) + ":" + hash, node_id_hex(id), origins);
 }
 
 void SqlWriter::close_handles() {

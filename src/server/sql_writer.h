@@ -135,7 +135,7 @@ class SqlWriter : public Destination {
   void finish_close();
   void close_handles();
   size_t whole_batches(size_t n, size_t waiting) const;
-  std::string commit_key();
+  void setup_marks();
 
   bool literal_table_;
   bool lower_names_;

@@ -159,12 +159,13 @@ TEST_CASE("SqlMarks: a transaction marks the origin batches it completes; stored
   add(oa, 8);
 
   SqlMarks marks;
-  marks.setup("commits:k", &origins);
+  marks.setup("commits:k", "r1", &origins);
   CHECK(!marks.known());
-  marks.loaded({{origin_stream_key(a), 5}, {"commits:k", 41}});
+  // Marks another receiver wrote (its own numbering) do not count here.
+  marks.loaded({{"r1:" + origin_stream_key(a), 5}, {"r2:" + origin_stream_key(b), 9}, {"commits:k", 41}});
   CHECK(marks.known());
   CHECK(marks.commits() == 41);
-  CHECK(marks.key(oa) == std::string("ab") + std::string(30, '0') + ":" + "735f61");
+  CHECK(marks.key(oa) == "r1:" + std::string("ab") + std::string(30, '0') + ":" + "735f61");
   CHECK(marks.stored(oa, 5));
   CHECK(!marks.stored(oa, 6));
   CHECK(!marks.stored(ob, 1));
@@ -183,6 +184,6 @@ TEST_CASE("SqlMarks: a transaction marks the origin batches it completes; stored
   CHECK(marks.stored(ob, 3));
   CHECK(!marks.stored(ob, 4));
   // Read again after a reconnect: a mark never goes back.
-  marks.loaded({{origin_stream_key(a), 6}, {"commits:k", 42}});
+  marks.loaded({{"r1:" + origin_stream_key(a), 6}, {"commits:k", 42}});
   CHECK(marks.stored(oa, 8));
 }
