@@ -360,7 +360,8 @@ class BufferedDestination : public Destination {
   // that starts an origin batch already begun in this flush (a copy the
   // origin sent again, e.g. after this relay crashed before its ACK)
   // starts the next flush, so that it stays a batch of its own, which the
-  // upstream receiver drops.
+  // upstream receiver drops.  A flush also ends before a record once the
+  // inner destination stops accepting, as the engine's batches would.
   void pump() {
     if (closing_) return;
     collect_taken();
@@ -382,7 +383,11 @@ class BufferedDestination : public Destination {
                      begun_.back() == std::make_pair(origin, h.origin_seq);
         bool again = origin && !joins &&
                      std::find(begun_.begin(), begun_.end(), std::make_pair(origin, h.origin_seq)) != begun_.end();
-        if (n > 0 && !joins && (n >= most || bytes >= cfg_.mem_buf_size || again)) {
+        // Between records the inner destination may say it holds enough:
+        // ferry() counts each origin batch against its window, and a
+        // flush of many small ones would overrun it (and drop).
+        bool enough = n >= most || bytes >= cfg_.mem_buf_size || again || !inner_->accepting();
+        if (n > 0 && !joins && enough) {
           queue_.unread();
           break;
         }

@@ -270,9 +270,9 @@ class DiskBufferTest(h.ServerTest):
         server = self.server("ferry")
         relay = start_relay()
         client = self.lf("client", conf(f"file({h.config_string(self.input)} follow-freq(1))",
-                                        f'ferry("127.0.0.1" port({relay_port}) time-reopen(1) batch-messages(100))'),
+                                        f'ferry("127.0.0.1" port({relay_port}) time-reopen(1) batch-messages(5) window(200))'),
                          self.state)
-        total = 12000
+        total = 10000
         writer = Writer(self.input, total, 2000)
         writer.start()
         h.wait_until(lambda: stored() >= 2000, 60, lambda: f"2000 lines stored (have {stored()})", interval=0.05)
