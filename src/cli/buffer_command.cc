@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "cli/commands.h"
+#include "relay/buffer_record.h"
 #include "relay/disk_queue.h"
-#include "relay/ferry_codec.h"
+#include "relay/node_id.h"
 
 namespace logferry::cli {
 
@@ -23,15 +25,29 @@ const char* buffer_usage() {
          "PERSIST-DIR/buffers).\n"
          "\n"
          "inspect  prints, per buffer, the saved head and each segment: its bytes,\n"
-         "         records, and whether they check out; segments set aside as corrupt\n"
-         "         (*.corrupt) are listed too.  --messages also prints every record\n"
-         "         that checks out: segment, offset, and the message's MESSAGE text.\n"
+         "         records, messages, and whether they check out; segments set aside\n"
+         "         as corrupt (*.corrupt) are listed too; then the origin streams\n"
+         "         (messages a relay received with ferry()) of the messages waiting,\n"
+         "         with their batch numbers.  --messages instead prints every message\n"
+         "         of the records that check out: segment, record offset, and the\n"
+         "         message's MESSAGE text; a record of an origin batch is preceded by\n"
+         "         a line segment, offset, '# origin HOST SOURCE NODE-ID batch SEQ'.\n"
          "         Exits 1 when it finds a problem (as verify), else 0.\n"
          "verify   checks every record's checksum and encoding; exits 1 when a\n"
          "         segment is corrupt or one was set aside, else 0.\n";
 }
 
 namespace {
+
+// The origin streams of the messages waiting in a buffer: per stream, the
+// batches' numbers and messages.
+struct OriginSummary {
+  uint64_t first = 0, last = 0, batches = 0, messages = 0;
+};
+
+std::string origin_text(const buffer_record::RunHeader& h) {
+  return (h.origin.host.empty() ? "-" : h.origin.host) + " " + h.origin.source + " " + node_id_hex(h.origin.node);
+}
 
 bool is_buffer_dir(const std::string& dir) {
   struct stat st;
@@ -75,22 +91,46 @@ int check_buffer(const std::string& dir, bool print, bool messages) {
   int problems = 0;
   uint64_t waiting = 0, bytes = 0;
   LogMessage msg;
+  buffer_record::RecordReader reader;
+  std::map<std::string, OriginSummary> origins;
   for (size_t i = 0; i < numbers.size(); ++i) {
     std::string path = segment_path(dir, numbers[i]);
     std::string name = path.substr(dir.size() + 1);
     SegmentScan scan;
     std::string io;
-    uint64_t bad_messages = 0, before_head = 0;
+    uint64_t bad_records = 0, before_head = 0, seg_messages = 0, seg_waiting = 0;
     bool ok = scan_segment(path, &scan, [&](uint64_t off, std::string_view rec) {
       bool at_or_after = numbers[i] > head.segment || (numbers[i] == head.segment && off >= head.offset);
       if (!at_or_after) ++before_head;
-      std::string why;
-      bool good = rec.size() >= 2 && ferry::decode_message(rec.substr(2), &msg, &why);
-      if (!good) ++bad_messages;
-      if (print && messages) {
-        std::string_view text = good ? msg.get(Field::kMessage) : std::string_view("(does not decode)");
-        printf("%s\t%llu\t%.*s\n", name.c_str(), static_cast<unsigned long long>(off), static_cast<int>(text.size()),
-               text.data());
+      bool good = reader.open(rec);
+      const buffer_record::RunHeader& h = reader.header();
+      if (good && print && messages && h.from_origin())
+        printf("%s\t%llu\t# origin %s batch %llu\n", name.c_str(), static_cast<unsigned long long>(off),
+               origin_text(h).c_str(), static_cast<unsigned long long>(h.origin_seq));
+      uint64_t n = 0;
+      while (good && reader.next(&msg)) {
+        ++n;
+        if (print && messages) {
+          std::string_view text = msg.get(Field::kMessage);
+          printf("%s\t%llu\t%.*s\n", name.c_str(), static_cast<unsigned long long>(off),
+                 static_cast<int>(text.size()), text.data());
+        }
+      }
+      if (!good || !reader.error().empty()) {
+        ++bad_records;
+        if (print && messages)
+          printf("%s\t%llu\t(does not decode: %s)\n", name.c_str(), static_cast<unsigned long long>(off),
+                 reader.error().c_str());
+      }
+      seg_messages += n;
+      if (!at_or_after) return;
+      seg_waiting += n;
+      if (good && h.from_origin()) {
+        OriginSummary& o = origins[origin_text(h)];
+        if (o.batches == 0 || h.origin_seq < o.first) o.first = h.origin_seq;
+        if (h.origin_seq > o.last) o.last = h.origin_seq;
+        o.batches += !(h.flags & buffer_record::kContinues);
+        o.messages += n;
       }
     }, &io);
     if (!ok) {
@@ -108,16 +148,18 @@ int check_buffer(const std::string& dir, bool print, bool messages) {
                     : "CORRUPT: ends in the middle of a record";
       if (!last) ++problems;
     }
-    if (bad_messages > 0) {
-      status += "; " + std::to_string(bad_messages) + " records do not decode";
+    if (bad_records > 0) {
+      status += "; " + std::to_string(bad_records) + " records do not decode";
       ++problems;
     }
-    if (numbers[i] >= head.segment) waiting += scan.records - before_head;
+    waiting += seg_waiting;
     bytes += scan.file_bytes;
     if (print && !messages)
-      printf("  %s  %llu bytes  %llu records%s  %s\n", name.c_str(), static_cast<unsigned long long>(scan.file_bytes),
-             static_cast<unsigned long long>(scan.records),
-             before_head ? (" (" + std::to_string(before_head) + " before the head)").c_str() : "", status.c_str());
+      printf("  %s  %llu bytes  %llu records  %llu messages%s  %s\n", name.c_str(),
+             static_cast<unsigned long long>(scan.file_bytes), static_cast<unsigned long long>(scan.records),
+             static_cast<unsigned long long>(seg_messages),
+             before_head ? (" (" + std::to_string(before_head) + " records before the head)").c_str() : "",
+             status.c_str());
     else if (!print && status != "ok" && !status.starts_with("ok;"))
       fprintf(stderr, "%s: %s\n", path.c_str(), status.c_str());
   }
@@ -126,9 +168,14 @@ int check_buffer(const std::string& dir, bool print, bool messages) {
     if (print && !messages) printf("  %s  set aside as corrupt\n", c.c_str());
     else if (!print) fprintf(stderr, "%s/%s: set aside as corrupt\n", dir.c_str(), c.c_str());
   }
-  if (print && !messages)
+  if (print && !messages) {
+    for (const auto& [who, o] : origins)
+      printf("  origin %s: batches %llu-%llu (%llu), %llu messages\n", who.c_str(),
+             static_cast<unsigned long long>(o.first), static_cast<unsigned long long>(o.last),
+             static_cast<unsigned long long>(o.batches), static_cast<unsigned long long>(o.messages));
     printf("  %llu messages waiting, %llu bytes in segments\n", static_cast<unsigned long long>(waiting),
            static_cast<unsigned long long>(bytes));
+  }
   return problems;
 }
 

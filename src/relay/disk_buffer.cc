@@ -1,9 +1,14 @@
 // The disk-buffer() options and the buffered destination.
 //
-// Record payload: the source block's id (u16, little-endian), then the
-// message as the ferry protocol encodes it (ferry::MessageEncoder), so a
-// replayed message is the parsed message that went in, whichever sending
-// destination (and template) takes it.
+// Records (buffer_record.h): a run of messages of one source block, and of
+// one origin batch for messages a relay received with ferry(), each as the
+// ferry protocol encodes it (ferry::MessageEncoder), so a replayed message
+// is the parsed message that went in, whichever sending destination (and
+// template) takes it.  A replayed origin batch gets its origin stream (the
+// identity interned in the engine's OriginTable) and number back and
+// reaches the inner destination whole, in one of its flushes: ferry()
+// forwards it as that batch, and the upstream receiver drops it when it has
+// it already (a crash of this relay repeats nothing upstream).
 //
 // Delivery tracking: a batch counts as taken (taken_through) once it is in
 // the queue: written (reliable(no)) or written and fdatasync()ed
@@ -24,7 +29,10 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <utility>
+#include <vector>
 
+#include "relay/buffer_record.h"
 #include "relay/disk_queue.h"
 #include "relay/ferry_codec.h"
 
@@ -116,8 +124,9 @@ class BufferedDestination : public Destination {
     o.sync = cfg_.reliable;
     o.caller_syncs_data = cfg_.reliable;
     o.segment_bytes = cfg_.segment_bytes();
+    o.messages_in = buffer_record::messages_in;
     if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
-    pass_engine_settings_to(inner_.get());  // replayed records carry no origin yet (docs/protocol.md)
+    pass_engine_settings_to(inner_.get());
     if (!inner_->open(loop, error)) return false;
     loop_ = loop;
     uv_timer_init(loop_, &timer_);
@@ -126,8 +135,8 @@ class BufferedDestination : public Destination {
     uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<BufferedDestination*>(t->data)->on_timer(); }, kBusyMs,
                    kBusyMs);
     opened_ = true;
-    if (queue_.unread_records() > 0)
-      report(5, "disk buffer " + dir + " holds " + std::to_string(queue_.unread_records()) +
+    if (queue_.unread_messages() > 0)
+      report(5, "disk buffer " + dir + " holds " + std::to_string(queue_.unread_messages()) +
                     " messages from before; they are sent first");
     return true;
   }
@@ -143,13 +152,11 @@ class BufferedDestination : public Destination {
       return;
     }
     size_t before = queue_.buffered_bytes();
-    std::string* buf = queue_.begin_record();
-    char sid[2];
-    memcpy(sid, &msg.source_id, 2);
-    buf->append(sid, 2);
-    encoder_.append(msg, buf);
-    queue_.end_record();
+    if (!run_open_ || !same_run(msg)) begin_run(msg);
+    buffer_record::append_message(run_buf_, encoder_, msg);
+    ++run_.count;
     batch_bytes_ += queue_.buffered_bytes() - before;
+    if (run_.count >= run_most()) end_run();
     if (queue_.buffered_bytes() >= kEarlyWrite) write_out();
   }
 
@@ -157,6 +164,7 @@ class BufferedDestination : public Destination {
     largest_batch_ = std::max(largest_batch_, batch_bytes_);
     batch_bytes_ = 0;
     write_out();
+    last_run_.origin = 0;  // an origin batch is not continued across engine flushes
     if (!first_unwritten_) written_seq_ = flush_seq;
     start_sync();
     pump();
@@ -226,7 +234,59 @@ class BufferedDestination : public Destination {
     return used() < cfg_.capacity_bytes;
   }
 
+  // ---- runs: the record deliver() appends to ----
+
+  // What the messages of one record share.
+  struct RunKey {
+    uint16_t source_id = 0;
+    uint32_t origin = 0;  // 0: none (a message that started here)
+    uint64_t origin_seq = 0;
+    uint64_t file_life = 0;
+    bool operator==(const RunKey&) const = default;
+  };
+
+  RunKey key_of(const LogMessage& msg) const {
+    uint32_t origin = origins ? msg.origin : 0;
+    return RunKey{msg.source_id, origin, origin ? msg.origin_seq : 0, msg.file_life};
+  }
+
+  bool same_run(const LogMessage& msg) const { return key_of(msg) == run_key_; }
+
+  // A run holds at most what one pump flush hands on (an origin batch cut
+  // here goes on in a kContinues record that the pump keeps with it).
+  uint64_t run_most() const { return std::min<uint64_t>(kPumpBatch, cfg_.mem_buf_length); }
+
+  void begin_run(const LogMessage& msg) {
+    end_run();
+    run_key_ = key_of(msg);
+    run_.source_id = msg.source_id;
+    run_.file_life = msg.file_life;
+    run_.count = 0;
+    run_.flags = 0;
+    run_.origin_seq = 0;
+    // The identity is copied out of the shared table once per run, not per
+    // message; a number not in the table is sent as this node's own.
+    if (run_key_.origin && origins->get(run_key_.origin, &run_.origin)) {
+      run_.flags = buffer_record::kFromOrigin;
+      run_.origin_seq = msg.origin_seq;
+      if (last_run_.origin == run_key_.origin && last_run_.origin_seq == run_key_.origin_seq)
+        run_.flags |= buffer_record::kContinues;
+    }
+    run_buf_ = queue_.begin_record();
+    run_count_at_ = buffer_record::begin_run(run_buf_, run_);
+    run_open_ = true;
+  }
+
+  void end_run() {
+    if (!run_open_) return;
+    buffer_record::set_count(run_buf_, run_count_at_, run_.count);
+    queue_.end_record(run_.count);
+    run_open_ = false;
+    last_run_ = run_key_;
+  }
+
   void write_out() {
+    end_run();  // the queue writes sealed records only
     std::string err;
     if (queue_.write_out(&err)) {
       if (first_unwritten_) report(5, "disk buffer " + queue_.dir() + " writes again");
@@ -294,7 +354,14 @@ class BufferedDestination : public Destination {
   }
 
   // Feeds queued records to the inner destination while it takes them
-  // and the messages in its hands stay within mem-buf-length/-size.
+  // and the messages in its hands stay within mem-buf-length/-size.  A
+  // record goes whole, and an origin batch too (its kContinues records go
+  // in the same flush): ferry() makes one upstream batch of it.  A record
+  // that starts an origin batch already begun in this flush (a copy the
+  // origin sent again, e.g. after this relay crashed before its ACK)
+  // starts the next flush, so that it stays a batch of its own, which the
+  // upstream receiver drops.  A flush also ends before a record once the
+  // inner destination stops accepting, as the engine's batches would.
   void pump() {
     if (closing_) return;
     collect_taken();
@@ -302,12 +369,37 @@ class BufferedDestination : public Destination {
       QueuePosition before = queue_.read_position();
       uint64_t n = 0, bytes = 0;
       uint64_t most = std::min<uint64_t>(kPumpBatch, cfg_.mem_buf_length - in_flight_msgs_);
+      begun_.clear();
       std::string_view rec;
-      while (n < most && bytes < cfg_.mem_buf_size && queue_.read(&rec)) {
+      while (queue_.read(&rec)) {
+        if (!reader_.open(rec)) {
+          decode_failed();
+          bytes += rec.size();
+          continue;
+        }
+        const buffer_record::RunHeader& h = reader_.header();
+        uint32_t origin = h.from_origin() ? origin_number(h.origin) : 0;
+        bool joins = (h.flags & buffer_record::kContinues) && origin && !begun_.empty() &&
+                     begun_.back() == std::make_pair(origin, h.origin_seq);
+        bool again = origin && !joins &&
+                     std::find(begun_.begin(), begun_.end(), std::make_pair(origin, h.origin_seq)) != begun_.end();
+        // Between records the inner destination may say it holds enough:
+        // ferry() counts each origin batch against its window, and a
+        // flush of many small ones would overrun it (and drop).
+        bool enough = n >= most || bytes >= cfg_.mem_buf_size || again || !inner_->accepting();
+        if (n > 0 && !joins && enough) {
+          queue_.unread();
+          break;
+        }
+        if (origin && !joins) begun_.emplace_back(origin, h.origin_seq);
+        while (reader_.next(&msg_)) {
+          msg_.origin = origin;
+          msg_.origin_seq = origin ? h.origin_seq : 0;
+          inner_->deliver(msg_);
+          ++n;
+        }
+        if (!reader_.error().empty()) decode_failed();
         bytes += rec.size();
-        if (!decode(rec)) continue;
-        inner_->deliver(msg_);
-        ++n;
       }
       if (queue_.read_position() == before) break;
       inner_->flush_seq = ++inner_seq_;
@@ -319,21 +411,27 @@ class BufferedDestination : public Destination {
     collect_taken();
   }
 
-  bool decode(std::string_view rec) {
-    std::string err;
-    if (rec.size() >= 2 && ferry::decode_message(rec.substr(2), &msg_, &err)) {
-      memcpy(&msg_.source_id, rec.data(), 2);
-      return true;
+  // The engine's number of a replayed record's origin stream (interned:
+  // the same identity as the last record's reuses its number).
+  uint32_t origin_number(const OriginStreamId& id) {
+    if (!origins) return 0;
+    if (!last_origin_number_ || id.node != last_origin_.node || id.source != last_origin_.source ||
+        id.host != last_origin_.host) {
+      last_origin_ = id;
+      last_origin_number_ = origins->intern(id);
     }
-    // A record whose checksum holds but whose message does not decode was
-    // written by another version; it is skipped, counted.
+    return last_origin_number_;
+  }
+
+  // A record whose checksum holds but which does not decode (written by
+  // another version): what does not decode is skipped, counted.
+  void decode_failed() {
     Counters::add(counters.errors);
     if (!decode_error_reported_) {
       decode_error_reported_ = true;
-      report(3, "disk buffer " + queue_.dir() + ": a record does not decode (" +
-                    (err.empty() ? std::string("too short") : err) + "); skipped, counted as errors");
+      report(3, "disk buffer " + queue_.dir() + ": a record does not decode (" + reader_.error() +
+                    "); skipped, counted as errors");
     }
-    return false;
   }
 
   // Moves the marks of the flushes the inner destination took.
@@ -364,7 +462,7 @@ class BufferedDestination : public Destination {
     pump();
     save_progress(false);
     forward_inner_counters();
-    bool busy = queue_.unread_records() > 0 || !marks_.empty();
+    bool busy = queue_.unread_messages() > 0 || !marks_.empty();
     uint64_t want = busy ? kBusyMs : kIdleMs;
     if (uv_timer_get_repeat(&timer_) != want) uv_timer_set_repeat(&timer_, want);
   }
@@ -393,7 +491,18 @@ class BufferedDestination : public Destination {
   std::unique_ptr<Destination> inner_;
   DiskQueue queue_;
   ferry::MessageEncoder encoder_;
+  bool run_open_ = false;          // a record is begun in the queue's write buffer
+  RunKey run_key_;                 // its messages'
+  buffer_record::RunHeader run_;   // its header (count: its messages so far)
+  std::string* run_buf_ = nullptr;
+  size_t run_count_at_ = 0;        // where its count field is in *run_buf_
+  RunKey last_run_;                // the run ended last in this engine flush (origin 0: none)
+
+  buffer_record::RecordReader reader_;
   LogMessage msg_;  // scratch: the replayed message
+  std::vector<std::pair<uint32_t, uint64_t>> begun_;  // the origin batches (origin, seq) of the pump's flush
+  OriginStreamId last_origin_;     // the replayed identity interned last
+  uint32_t last_origin_number_ = 0;
   uv_loop_t* loop_ = nullptr;
   uv_timer_t timer_{};
   bool timer_open_ = false;

@@ -201,7 +201,7 @@ bool DiskQueue::open(const Options& o, const Report& report, std::string* error)
   bool have_head = read_head(opt_.dir, &head_);
   if (!have_head) head_ = QueuePosition{numbers.empty() ? 1 : numbers.front(), 0};
 
-  uint64_t skip_records = 0;  // records of the head segment before the head
+  uint64_t skip_messages = 0;  // messages of the head segment's records before the head
   for (size_t i = 0; i < numbers.size(); ++i) {
     uint64_t n = numbers[i];
     std::string path = segment_path(opt_.dir, n);
@@ -212,15 +212,15 @@ bool DiskQueue::open(const Options& o, const Report& report, std::string* error)
     SegmentScan scan;
     std::string io;
     bool at_head = n == head_.segment;
-    uint64_t before = 0, aligned = 0;  // records starting before the head; the boundary after them
-    std::function<void(uint64_t, std::string_view)> count;
-    if (at_head)
-      count = [&](uint64_t off, std::string_view p) {
-        if (off < head_.offset) {
-          ++before;
-          aligned = off + kRecordHeaderBytes + p.size();
-        }
-      };
+    uint64_t messages = 0, before = 0, aligned = 0;  // messages before the head; the boundary after them
+    auto count = [&](uint64_t off, std::string_view p) {
+      uint64_t m = messages_in(p);
+      messages += m;
+      if (at_head && off < head_.offset) {
+        before += m;
+        aligned = off + kRecordHeaderBytes + p.size();
+      }
+    };
     if (!scan_segment(path, &scan, count, &io)) {
       *error = io;
       return false;
@@ -243,11 +243,11 @@ bool DiskQueue::open(const Options& o, const Report& report, std::string* error)
       // A head between records (not written by logferry) moves to the
       // boundary after the record it points into.
       head_.offset = aligned;
-      skip_records = before;
+      skip_messages = before;
     }
-    segments_.push_back(Segment{n, scan.good_bytes, scan.records, at_head ? skip_records : 0});
+    segments_.push_back(Segment{n, scan.good_bytes, messages, at_head ? skip_messages : 0});
     disk_bytes_ += scan.good_bytes;
-    unread_records_ += scan.records - (at_head ? skip_records : 0);
+    unread_messages_ += messages - (at_head ? skip_messages : 0);
   }
   // Writing starts in a new segment, after every number used (a
   // quarantined one too) and after the head's.
@@ -300,7 +300,7 @@ std::string* DiskQueue::begin_record() {
   return &wbuf_;
 }
 
-void DiskQueue::end_record() {
+void DiskQueue::end_record(uint64_t messages) {
   size_t len = wbuf_.size() - record_at_ - kRecordHeaderBytes;
   if (len > kMaxRecordBytes) {
     cancel_record();
@@ -310,15 +310,15 @@ void DiskQueue::end_record() {
   put_u32_at(&wbuf_, record_at_ + 4,
              record_crc(wbuf_.data() + record_at_, wbuf_.data() + record_at_ + kRecordHeaderBytes,
                         static_cast<uint32_t>(len)));
-  ++wbuf_records_;
+  wbuf_messages_ += messages;
 }
 
 void DiskQueue::cancel_record() { wbuf_.resize(record_at_); }
 
 uint64_t DiskQueue::discard_buffered() {
-  uint64_t n = wbuf_records_;
+  uint64_t n = wbuf_messages_;
   wbuf_.clear();
-  wbuf_records_ = 0;
+  wbuf_messages_ = 0;
   return n;
 }
 
@@ -344,11 +344,11 @@ bool DiskQueue::write_out(std::string* error) {
     return false;
   }
   seg.bytes += wbuf_.size();
-  seg.records += wbuf_records_;
+  seg.messages += wbuf_messages_;
   disk_bytes_ += wbuf_.size();
-  unread_records_ += wbuf_records_;
+  unread_messages_ += wbuf_messages_;
   wbuf_.clear();
-  wbuf_records_ = 0;
+  wbuf_messages_ = 0;
   if (seg.bytes >= opt_.segment_bytes) return roll(error);
   return true;
 }
@@ -406,9 +406,11 @@ bool DiskQueue::read(std::string_view* payload) {
           why = "record at offset " + std::to_string(rpos_.offset) + " fails its checksum";
         } else {
           *payload = std::string_view(h + kRecordHeaderBytes, len);
+          last_read_at_ = rpos_;
+          last_read_messages_ = messages_in(*payload);
           rpos_.offset += kRecordHeaderBytes + len;
-          ++seg.read_records;
-          if (unread_records_ > 0) --unread_records_;
+          seg.read_messages += last_read_messages_;
+          unread_messages_ -= std::min(unread_messages_, last_read_messages_);
           return true;
         }
       }
@@ -416,6 +418,15 @@ bool DiskQueue::read(std::string_view* payload) {
     quarantine(i, why);
   }
   return false;
+}
+
+void DiskQueue::unread() {
+  if (Segment* seg = find(last_read_at_.segment)) {
+    rpos_ = last_read_at_;
+    seg->read_messages -= std::min(seg->read_messages, last_read_messages_);
+    unread_messages_ += last_read_messages_;
+    last_read_messages_ = 0;
+  }
 }
 
 void DiskQueue::quarantine(size_t index, const std::string& why) {
@@ -428,12 +439,12 @@ void DiskQueue::quarantine(size_t index, const std::string& why) {
     ::close(read_fd_);
     read_fd_ = -1;
   }
-  uint64_t lost = seg.records > seg.read_records ? seg.records - seg.read_records : 0;
+  uint64_t lost = seg.messages > seg.read_messages ? seg.messages - seg.read_messages : 0;
   report_(3, "disk buffer " + opt_.dir + ": segment " + path + " is corrupt (" + why + "); set aside as " + to +
-                 (seg.records ? "; " + std::to_string(lost) + " records in it are not delivered" : "") +
+                 (seg.messages ? "; " + std::to_string(lost) + " messages in it are not delivered" : "") +
                  "; `logferry buffer inspect` shows what it holds");
   disk_bytes_ -= std::min(disk_bytes_, seg.bytes);
-  unread_records_ -= std::min(unread_records_, lost);
+  unread_messages_ -= std::min(unread_messages_, lost);
   ++quarantined_;
   bool newest = index + 1 == segments_.size() && write_fd_ >= 0;
   segments_.erase(segments_.begin() + static_cast<ptrdiff_t>(index));
@@ -499,9 +510,9 @@ uint64_t DiskQueue::drop_oldest() {
     read_fd_ = -1;
   }
   segments_.pop_front();
-  uint64_t lost = s.records > s.read_records ? s.records - s.read_records : 0;
+  uint64_t lost = s.messages > s.read_messages ? s.messages - s.read_messages : 0;
   disk_bytes_ -= std::min(disk_bytes_, s.bytes);
-  unread_records_ -= std::min(unread_records_, lost);
+  unread_messages_ -= std::min(unread_messages_, lost);
   QueuePosition next{segments_.front().number, 0};
   if (rpos_ < next) rpos_ = next;
   if (head_ < next) {

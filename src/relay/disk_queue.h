@@ -68,6 +68,9 @@ class DiskQueue {
     // are closed are still synced before the next one starts.
     bool caller_syncs_data = false;
     uint64_t segment_bytes = 16u << 20;    // a segment is closed once this large
+    // How many messages a record's payload holds, for the counts below
+    // (nullptr: one per record).
+    uint64_t (*messages_in)(std::string_view payload) = nullptr;
   };
   using Report = std::function<void(int severity, const std::string& text)>;
 
@@ -86,7 +89,7 @@ class DiskQueue {
   // A record is built in the write buffer: begin_record() returns the
   // buffer (the caller appends the payload), end_record() seals it.
   std::string* begin_record();
-  void end_record();
+  void end_record(uint64_t messages = 1);
   // Discards the record begun last (e.g. too long).
   void cancel_record();
   // Writes the buffered records to the newest segment (fdatasync() when
@@ -97,13 +100,17 @@ class DiskQueue {
   // A new descriptor of the newest segment, for an fdatasync() that covers
   // everything written to it so far (the caller closes it); -1 on error.
   int sync_fd() const;
-  // Forgets the buffered records (writes keep failing); returns how many.
+  // Forgets the buffered records (writes keep failing); returns how many
+  // messages they held.
   uint64_t discard_buffered();
 
   // ---- reading ----
   // The next record after the reader's position: true and *payload (valid
   // until the next call) or false when everything written was read.
   bool read(std::string_view* payload);
+  // Puts back the record the last read() returned: the next read() returns
+  // it again (a reader that looked at it and stopped before it).
+  void unread();
   // The position after the last record read().
   QueuePosition read_position() const { return rpos_; }
 
@@ -112,13 +119,13 @@ class DiskQueue {
   // segments before it.
   bool consume(QueuePosition through, std::string* error);
   // Deletes the oldest segment (closing the newest first when it is the
-  // only one); returns how many records that nobody read it held.
+  // only one); returns how many messages that nobody read it held.
   uint64_t drop_oldest();
 
-  // Bytes in segment files (written, not yet deleted) and records not yet
-  // read.
+  // Bytes in segment files (written, not yet deleted) and messages in the
+  // records not yet read.
   uint64_t disk_bytes() const { return disk_bytes_; }
-  uint64_t unread_records() const { return unread_records_; }
+  uint64_t unread_messages() const { return unread_messages_; }
   QueuePosition head() const { return head_; }
   uint64_t quarantined_segments() const { return quarantined_; }
   const std::string& dir() const { return opt_.dir; }
@@ -127,8 +134,8 @@ class DiskQueue {
   struct Segment {
     uint64_t number = 0;
     uint64_t bytes = 0;    // checked (or written) bytes
-    uint64_t records = 0;
-    uint64_t read_records = 0;  // by the reader
+    uint64_t messages = 0;
+    uint64_t read_messages = 0;  // by the reader
   };
 
   bool open_write_segment(uint64_t number, std::string* error);
@@ -137,6 +144,7 @@ class DiskQueue {
   Segment* find(uint64_t number);
   void save_head();
   bool fill_read_buffer(size_t need);
+  uint64_t messages_in(std::string_view payload) const { return opt_.messages_in ? opt_.messages_in(payload) : 1; }
 
   Options opt_;
   Report report_;
@@ -144,15 +152,17 @@ class DiskQueue {
   int write_fd_ = -1;
   std::deque<Segment> segments_;  // oldest first; back() is written to
   uint64_t disk_bytes_ = 0;
-  uint64_t unread_records_ = 0;
+  uint64_t unread_messages_ = 0;
   uint64_t quarantined_ = 0;
   QueuePosition head_;
 
   std::string wbuf_;
   size_t record_at_ = 0;  // begin_record()'s offset in wbuf_
-  uint64_t wbuf_records_ = 0;
+  uint64_t wbuf_messages_ = 0;
 
   QueuePosition rpos_;
+  QueuePosition last_read_at_;    // where the record read() returned last starts
+  uint64_t last_read_messages_ = 0;
   int read_fd_ = -1;
   uint64_t read_fd_segment_ = 0;
   std::string rbuf_;       // bytes of the read segment from rbuf_at_

@@ -15,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client"))
 import test_file_lib as fl  # noqa: E402
 from test_file_lib import h  # noqa: E402
+from test_ferry import Writer  # noqa: E402
 
 FILLER = "x" * 60
 
@@ -241,6 +242,63 @@ class DiskBufferTest(h.ServerTest):
         self.stop_ok(server)
         got = seqs(self.out)
         self.assertEqual(sorted(got), list(range(6000)))
+
+    def test_relay_kill9_repeats_nothing_upstream(self):
+        """client --ferry()--> relay (ferry() source -> ferry() with a reliable
+        disk buffer) --> server, lines flowing all along.  The relay is killed
+        with kill -9 while it forwards (the server has batches that the
+        buffer's saved head does not cover yet: they are replayed), and again
+        while the server is away (the client sends again the batches the relay
+        had in its buffer but had not acknowledged yet: they are in the buffer
+        twice); then the server comes back.  Every line is stored exactly once:
+        the buffer's records keep each batch's origin stream and number, the
+        relay forwards a replayed batch as that batch of the client's stream,
+        and the server drops what it has."""
+        relay_port = h.free_port()
+        relay_conf = conf(f'ferry(ip("127.0.0.1") port({relay_port}))',
+                          f'ferry("127.0.0.1" port({self.port}) time-reopen(1) '
+                          f'disk-buffer(reliable(yes) dir({h.config_string(self.buf)})))')
+
+        def start_relay():
+            relay = self.lf("relay", relay_conf)
+            h.wait_until(lambda: h.tcp_listening(relay_port), what="the relay to listen", proc=relay.proc)
+            return relay
+
+        def stored():
+            return len(seqs(self.out)) if os.path.exists(self.out) else 0
+
+        server = self.server("ferry")
+        relay = start_relay()
+        client = self.lf("client", conf(f"file({h.config_string(self.input)} follow-freq(1))",
+                                        f'ferry("127.0.0.1" port({relay_port}) time-reopen(1) batch-messages(5) window(200))'),
+                         self.state)
+        total = 10000
+        writer = Writer(self.input, total, 2000)
+        writer.start()
+        h.wait_until(lambda: stored() >= 2000, 60, lambda: f"2000 lines stored (have {stored()})", interval=0.05)
+        relay.kill9()  # while forwarding
+        relay = start_relay()
+        h.wait_until(lambda: stored() >= 5000, 60, lambda: f"5000 lines stored (have {stored()})", interval=0.05)
+        self.stop_ok(server)
+        h.wait_until(lambda: self.waiting() >= 1000, 60,
+                     lambda: f"1000 lines in the relay's buffer (have {self.waiting()})", interval=0.1, proc=relay.proc)
+        relay.kill9()  # acknowledged to the client, not forwarded; lines still coming
+        relay = start_relay()
+        server = self.server("ferry")
+        writer.join()
+        h.wait_until(lambda: len(set(seqs(self.out))) >= total, 120,
+                     lambda: f"{total} lines at the server (have {len(set(seqs(self.out)))})", interval=0.2,
+                     proc=relay.proc)
+        self.stop_ok(client)
+        self.stop_ok(relay)
+        self.stop_ok(server)
+        got = seqs(self.out)
+        missing = sorted(set(range(total)) - set(got))
+        repeats = len(got) - len(set(got))
+        print(f"written={total} stored={len(got)} missing={len(missing)} repeated={repeats}")
+        self.assertEqual(missing, [], "lines lost")
+        self.assertEqual(repeats, 0, "lines stored twice")
+        self.assertEqual(self.waiting(), 0)
 
     def test_check_describes_and_rejects(self):
         path = self.path("c.conf")

@@ -108,9 +108,9 @@ TEST_CASE("disk queue: records come back in order, consumed ones stay consumed a
     DiskQueue q;
     REQUIRE(q.open(opts(t.path), r.fn(), &err));
     for (int i = 0; i < 100; ++i) append(q, rec(i));
-    CHECK(q.unread_records() == 0);  // buffered, not written
+    CHECK(q.unread_messages() == 0);  // buffered, not written
     REQUIRE(q.write_out(&err));
-    CHECK(q.unread_records() == 100);
+    CHECK(q.unread_messages() == 100);
     std::string_view p;
     for (int i = 0; i < 40; ++i) {
       REQUIRE(q.read(&p));
@@ -121,7 +121,7 @@ TEST_CASE("disk queue: records come back in order, consumed ones stay consumed a
   }
   DiskQueue q;
   REQUIRE(q.open(opts(t.path), r.fn(), &err));
-  CHECK(q.unread_records() == 60);
+  CHECK(q.unread_messages() == 60);
   auto all = read_all(q);
   REQUIRE(all.size() == 60);
   CHECK(all.front() == rec(40));
@@ -298,4 +298,43 @@ TEST_CASE("disk queue: when the head's segment is set aside, records written aft
   auto got = read_all(q);
   REQUIRE(got.size() == 10);
   CHECK(got.front() == rec(100));
+}
+
+TEST_CASE("disk queue: counts the messages records hold, and unread() puts the last record back") {
+  TempDir t;
+  Reports r;
+  std::string err;
+  // A record's first byte says how many messages it holds (as
+  // buffer_record::messages_in reads a disk buffer's records).
+  auto o = opts(t.path);
+  o.messages_in = [](std::string_view p) -> uint64_t { return p.empty() ? 0 : static_cast<uint8_t>(p[0]); };
+  {
+    DiskQueue q;
+    REQUIRE(q.open(o, r.fn(), &err));
+    for (int i = 1; i <= 4; ++i) {
+      q.begin_record()->append(1, static_cast<char>(i));
+      q.end_record(static_cast<uint64_t>(i));
+    }
+    REQUIRE(q.write_out(&err));
+    CHECK(q.unread_messages() == 10);
+    std::string_view p;
+    REQUIRE(q.read(&p));
+    QueuePosition after_first = q.read_position();
+    REQUIRE(q.read(&p));
+    CHECK(p[0] == 2);
+    CHECK(q.unread_messages() == 7);
+    q.unread();
+    CHECK(q.unread_messages() == 9);
+    CHECK(q.read_position() == after_first);
+    REQUIRE(q.read(&p));
+    CHECK(p[0] == 2);
+    REQUIRE(q.consume(q.read_position(), &err));
+  }
+  DiskQueue q;
+  REQUIRE(q.open(o, r.fn(), &err));
+  CHECK(q.unread_messages() == 7);  // counted again from the records after the head
+  auto all = read_all(q);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0][0] == 3);
+  CHECK(q.unread_messages() == 0);
 }
