@@ -135,7 +135,13 @@ class FerryDestination : public Destination, private LinkEvents {
   void deliver(const LogMessage& msg) override {
     Stream& s = stream_for(msg);
     if (!s.skip.empty() && msg.file_life != 0 && already_stored(s, msg)) return;
-    if (done_ || s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows) {
+    // Full: drop what sources that do not wait send, a whole engine batch
+    // at a time.  Once a batch's first message is in, the rest of it
+    // comes too: flow-controlled sources (files) are let through only
+    // while the window has room, but one engine batch can make more
+    // batches than that (a small batch-messages()), and none may go.
+    bool in_this_flush = !s.batches.empty() && s.batches.back().flush_seq == 0;
+    if (done_ || (!in_this_flush && s.batches.size() >= static_cast<size_t>(cfg_.window) * cfg_.queue_windows)) {
       Counters::add(counters.dropped_queue_full);
       if (!dropping_) {
         dropping_ = true;
@@ -158,7 +164,9 @@ class FerryDestination : public Destination, private LinkEvents {
     encoder_.append(msg, &b.raw);
     if (msg.file_life != 0 && !s.origin) note_line_of_file(s, b, msg);
     ++b.count;
-    if (b.count >= cfg_.batch_messages || b.raw.size() >= cfg_.batch_bytes) s.open_batch = false;
+    // A forwarded batch is never cut: its rest would go as a second batch
+    // with the same number, which the receiver drops as a duplicate.
+    if (!s.origin && (b.count >= cfg_.batch_messages || b.raw.size() >= cfg_.batch_bytes)) s.open_batch = false;
   }
 
   void flush() override {
@@ -449,6 +457,15 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   bool send_batch(Session& se, uint32_t stream, const OutBatch& b) {
+    if ((b.count > se.welcome.max_batch_messages || b.raw.size() > se.welcome.max_batch_bytes) && !warned_limits_) {
+      warned_limits_ = true;
+      report(3, "batch " + std::to_string(b.seq) + " of stream " + streams_[stream].name + " holds " +
+                    std::to_string(b.count) + " messages, " + std::to_string(b.raw.size()) +
+                    " bytes, above what " + se.link->peer() + " accepts (max-batch-messages(" +
+                    std::to_string(se.welcome.max_batch_messages) + ") max-batch-bytes(" +
+                    std::to_string(se.welcome.max_batch_bytes) + ")): a relay forwards its senders' batches whole; "
+                    "raise those on the upstream ferry() source to at least this relay's");
+    }
     BatchHeader h{stream, b.seq, b.count, static_cast<uint32_t>(b.raw.size())};
     if (!se.zstd) {
       encode_batch(&se.out, h, 0, b.raw);
@@ -756,6 +773,7 @@ class FerryDestination : public Destination, private LinkEvents {
   std::string body_;  // scratch: a compressed batch body
   SentLog sent_log_;  // own streams' batches: what their lines reached in each file
   bool sent_log_open_ = false;
+  bool warned_limits_ = false;  // a batch above the receiver's limits was reported
 
   uint64_t acked_total_ = 0;
   uint64_t last_acked_ = 0;
