@@ -312,14 +312,16 @@ class FerryDestination : public Destination, private LinkEvents {
       encode_batch(&se.out, h, 0, b.raw);
       return true;
     }
-    body_.clear();
+    // Compressed straight into the frame.
+    size_t at = begin_batch(&se.out, h, kBatchFlagZstd);
     std::string err;
-    if (!se.compressor.compress(b.raw, &body_, &err)) {
+    if (!se.compressor.compress(b.raw, &se.out, &err)) {
+      se.out.resize(at);
       report(3, "compression failed: " + err + "; reconnecting");
       se.link->reconnect("compression failed");
       return false;
     }
-    encode_batch(&se.out, h, kBatchFlagZstd, body_);
+    finish_frame(&se.out, at);
     return true;
   }
 
@@ -604,7 +606,6 @@ class FerryDestination : public Destination, private LinkEvents {
   std::deque<Stream> streams_;  // index = the stream's number on its session's connection
   Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
-  std::string body_;  // scratch: a compressed batch body
 
   uint64_t acked_total_ = 0;
   uint64_t last_acked_ = 0;
