@@ -146,6 +146,12 @@ void DeliveryJournal::note_length(const std::string& path, uint64_t flush_seq, u
 
 bool DeliveryJournal::commit(uint64_t flush_seq, std::string* error) {
   if (path_.empty()) return true;
+  if (write_file_durably(path_, begin_commit(flush_seq), error)) return true;
+  commit_failed();
+  return false;
+}
+
+std::string DeliveryJournal::begin_commit(uint64_t flush_seq) {
   committed_flush_ = std::max(committed_flush_, flush_seq);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -161,9 +167,8 @@ bool DeliveryJournal::commit(uint64_t flush_seq, std::string* error) {
   std::string text = std::string(kMagic) + "\n";
   for (const auto& [key, value] : marks_) text += "mark " + std::to_string(value) + " " + key + "\n";
   for (const auto& [path, length] : lengths_) text += "length " + std::to_string(length) + " " + path + "\n";
-  if (!write_file_durably(path_, text, error)) return false;
   dirty_ = false;
-  return true;
+  return text;
 }
 
 }  // namespace logferry

@@ -11,7 +11,8 @@
 // acknowledged, so its senders send it again.
 //
 // Threads: note_length() is called on the output thread, everything else
-// on the input thread (or after both loops ended).
+// on the input thread (or after both loops ended); the file itself is
+// written on libuv's thread pool (JournalWriter, core/journal_writer.h).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +64,14 @@ class DeliveryJournal {
   // (the newest acknowledged one).  False and *error when it failed (the
   // marks stay dirty, so the next commit tries again).
   bool commit(uint64_t flush_seq, std::string* error);
+
+  // commit() in two steps, for a writer on another thread (JournalWriter):
+  // the text to write, with the marks as they are now and the lengths
+  // after flush `flush_seq` (the marks count as clean from here on), and,
+  // when writing it failed, commit_failed() (dirty again).
+  std::string begin_commit(uint64_t flush_seq);
+  void commit_failed() { dirty_ = true; }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;

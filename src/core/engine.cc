@@ -1,6 +1,7 @@
 #include "core/engine.h"
 
 #include "core/delivery_journal.h"
+#include "core/journal_writer.h"
 #include "core/origin_table.h"
 
 #include <signal.h>
@@ -208,32 +209,51 @@ class Engine::Impl {
   }
 
   // Input thread: tells sources which of their positions were taken by
-  // every destination.
-  // Marks that journaling sources set are committed to the journal, with
-  // the output lengths of the newest flush acknowledged, once per round.
+  // every destination.  Marks that journaling sources set go into the
+  // journal, with the output lengths of the newest flush acknowledged; the
+  // journal is written on the thread pool (JournalWriter), one commit at a
+  // time, and their sources hear journal_committed() when it is durable.
+  // While a commit runs, their acknowledgements are held back, so that
+  // every mark a journal_committed() answers for is in the commit that
+  // preceded it; the next commit takes all of them at once.
   void dispatch_acks(std::vector<PendingAck>& acked) {
-    uint64_t newest = 0;
     bool journaled = false;
     for (auto& a : acked) {
       auto* rt = static_cast<SourceRuntime*>(a.origin);
+      if (rt->source->journals_outputs()) {
+        if (journal_writer_->running()) {
+          held_acks_.push_back(std::move(a));
+          continue;
+        }
+        journaled = true;
+      }
       for (const auto& [stream, pos] : a.marks) rt->source->acknowledged(stream, pos);
-      newest = std::max(newest, a.seq);
-      journaled |= rt->source->journals_outputs();
+      acked_flush_ = std::max(acked_flush_, a.seq);
     }
     acked.clear();
     if (!journaled) return;
-    if (journal_->dirty()) {
-      std::string err;
-      if (!journal_->commit(newest, &err)) {
-        // Not durable: nothing is acknowledged to the peers until a later
-        // commit succeeds (they wait, then resend).
-        if (!journal_failed_) internal_log(3, "cannot commit the delivery journal: " + err);
-        journal_failed_ = true;
-        return;
-      }
+    if (journal_->dirty() && !journal_->path().empty()) journal_writer_->start(acked_flush_);
+    else tell_journal_committed();
+  }
+
+  // Input thread: a commit of the journal finished.  Not durable: nothing
+  // is acknowledged to the peers until a later commit succeeds (they wait,
+  // then resend).
+  void journal_written(bool ok, const std::string& error) {
+    if (!ok) {
+      if (!journal_failed_) internal_log(3, "cannot commit the delivery journal: " + error);
+      journal_failed_ = true;
+    } else {
       if (journal_failed_) internal_log(5, "the delivery journal is written again");
       journal_failed_ = false;
+      tell_journal_committed();
     }
+    std::vector<PendingAck> held;
+    held.swap(held_acks_);
+    dispatch_acks(held);
+  }
+
+  void tell_journal_committed() {
     for (auto& s : sources_)
       if (s->source->journals_outputs()) s->source->journal_committed();
   }
@@ -559,6 +579,9 @@ class Engine::Impl {
   std::vector<std::vector<const Destination*>> reachable_;  // per source block: destinations its paths reach
   std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all
   std::unique_ptr<DeliveryJournal> journal_;  // see core/delivery_journal.h
+  std::unique_ptr<JournalWriter> journal_writer_;  // input thread: commits journal_
+  std::vector<PendingAck> held_acks_;  // input thread: of journaling sources, for the next commit
+  uint64_t acked_flush_ = 0;           // input thread: the newest flush acknowledged
   OriginTable origins_;                       // see core/origin_table.h
   bool journal_failed_ = false;
 
@@ -615,6 +638,8 @@ bool Engine::Impl::start() {
   // What the receiving sources acknowledged survives a crash; outputs
   // written after it are cut back (their senders send it again).
   journal_ = std::make_unique<DeliveryJournal>(cfg_->options.persist_dir);
+  journal_writer_ = std::make_unique<JournalWriter>(
+      &in_loop_, journal_.get(), [this](bool ok, const std::string& error) { journal_written(ok, error); });
   {
     std::string err;
     if (!journal_->load(&err)) {
@@ -723,10 +748,12 @@ int Engine::Impl::run() {
   uv_run(&in_loop_, UV_RUN_NOWAIT);
   signal(SIGHUP, SIG_IGN);
   // The last acknowledgements: destinations are closed now, so what they
-  // took is final; sources then save their state.
+  // took is final; the journal's last commit completes (the loop runs
+  // until it is done); sources then save their state.
   {
     collect_taken_acks();
     dispatch_acks(acked_);
+    uv_run(&in_loop_, UV_RUN_DEFAULT);
     for (auto& s : sources_) s->source->drained();
   }
   print_stats();

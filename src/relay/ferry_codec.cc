@@ -97,7 +97,7 @@ class Reader {
 
 // ---- varints ---------------------------------------------------------------
 
-void put_varint(std::string* out, uint64_t v) {
+void put_varint_long(std::string* out, uint64_t v) {
   char b[10];
   int n = 0;
   while (v >= 0x80) {
@@ -290,13 +290,18 @@ bool decode_stream_state(std::string_view p, StreamState* s) {
 }
 
 void encode_batch(std::string* out, const BatchHeader& b, uint8_t flags, std::string_view body) {
+  size_t at = begin_batch(out, b, flags);
+  out->append(body);
+  finish_frame(out, at);
+}
+
+size_t begin_batch(std::string* out, const BatchHeader& b, uint8_t flags) {
   size_t at = begin_frame(out, FrameType::kBatch, flags);
   put_u32(out, b.stream);
   put_u64(out, b.seq);
   put_u32(out, b.count);
   put_u32(out, b.raw_len);
-  out->append(body);
-  finish_frame(out, at);
+  return at;
 }
 
 bool decode_batch_header(std::string_view p, BatchHeader* b, std::string_view* body) {
@@ -451,8 +456,11 @@ bool decode_one(std::string_view enc, LogMessage& m, std::string* error) {
 }  // namespace
 
 void MessageEncoder::append(const LogMessage& m, std::string* out) {
-  std::string& s = scratch_;
-  s.clear();
+  // Encoded in place after room for a length of 2 bytes (128 to 16383:
+  // most messages), moved when the length needs another size.
+  size_t at = out->size();
+  out->append(2, '\0');
+  std::string& s = *out;
   put_u16(&s, m.pri);
   put_u32(&s, m.flags);
   put_stamp(&s, m.stamp);
@@ -483,7 +491,10 @@ void MessageEncoder::append(const LogMessage& m, std::string* out) {
   }
   put_varint(&s, m.tags().size());
   for (const auto& t : m.tags()) put_bytes_v(&s, m.view(t));
-  put_bytes_v(out, s);
+  std::string length;
+  put_varint(&length, s.size() - at - 2);
+  if (length.size() == 2) std::memcpy(s.data() + at, length.data(), 2);
+  else s.replace(at, 2, length);
 }
 
 bool decode_message(std::string_view encoded, LogMessage* m, std::string* error) {
@@ -531,7 +542,8 @@ constexpr int kWindowLogMax = 23;
 constexpr int kWindowLog = 22;
 }  // namespace
 
-Compressor::Compressor(int level) : cctx_(ZSTD_createCCtx()) {
+Compressor::Compressor(int level)
+    : cctx_(ZSTD_createCCtx()), chunk_size_(ZSTD_CStreamOutSize()), chunk_(new char[chunk_size_]) {
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, kWindowLog);
 }
@@ -541,27 +553,21 @@ Compressor::~Compressor() { ZSTD_freeCCtx(cctx_); }
 void Compressor::reset() { ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_only); }
 
 bool Compressor::compress(std::string_view in, std::string* out, std::string* error) {
+  // Through chunk_ and appended: cheaper than growing *out to the bound
+  // first, which zeroes several times the bytes zstd then writes.
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
   size_t start = out->size();
-  // Room for the worst case; the loop grows it if zstd wants more.
-  out->resize(start + ZSTD_compressBound(in.size()) + 64);
-  ZSTD_outBuffer ob{out->data() + start, out->size() - start, 0};
   while (true) {
+    ZSTD_outBuffer ob{chunk_.get(), chunk_size_, 0};
     size_t left = ZSTD_compressStream2(cctx_, &ob, &ib, ZSTD_e_flush);
     if (ZSTD_isError(left)) {
       *error = std::string("zstd: ") + ZSTD_getErrorName(left);
       out->resize(start);
       return false;
     }
-    if (left == 0 && ib.pos == ib.size) break;
-    if (ob.pos == ob.size) {
-      size_t used = ob.pos;
-      out->resize(out->size() + ZSTD_CStreamOutSize());
-      ob = ZSTD_outBuffer{out->data() + start, out->size() - start, used};
-    }
+    out->append(chunk_.get(), ob.pos);
+    if (left == 0 && ib.pos == ib.size) return true;
   }
-  out->resize(start + ob.pos);
-  return true;
 }
 
 Decompressor::Decompressor(uint32_t max_raw) : dctx_(ZSTD_createDCtx()), max_raw_(max_raw) {

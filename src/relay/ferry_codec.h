@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -159,6 +160,9 @@ bool decode_stream_state(std::string_view p, StreamState* s);
 // The body (already compressed when flags has kBatchFlagZstd) follows the
 // fixed fields.
 void encode_batch(std::string* out, const BatchHeader& b, uint8_t flags, std::string_view body);
+// encode_batch() for a body the caller appends next (e.g. compressed in
+// place), then finish_frame(out, returned offset).
+size_t begin_batch(std::string* out, const BatchHeader& b, uint8_t flags);
 bool decode_batch_header(std::string_view p, BatchHeader* b, std::string_view* body);
 void encode_ack(std::string* out, const Ack& a);
 bool decode_ack(std::string_view p, Ack* a);
@@ -182,14 +186,11 @@ enum WireField : uint8_t {
   kWireSourceIp = 7,
 };
 
-// Appends messages in the encoding of a BATCH body.  Keeps its scratch
-// buffer, so steady-state encoding allocates nothing.
+// Appends messages in the encoding of a BATCH body, in place: once *out
+// has grown, encoding allocates nothing.
 class MessageEncoder {
  public:
   void append(const LogMessage& m, std::string* out);
-
- private:
-  std::string scratch_;
 };
 
 // Decodes a BATCH body of `count` messages into `out` (cleared first; its
@@ -220,6 +221,8 @@ class Compressor {
 
  private:
   ZSTD_CCtx* cctx_;
+  size_t chunk_size_;
+  std::unique_ptr<char[]> chunk_;  // ZSTD_CStreamOutSize() bytes of output at a time
 };
 
 // The other end: decompresses each BATCH body with a bound.  More output
@@ -244,7 +247,13 @@ class Decompressor {
 
 // Varints (unsigned LEB128, at most 10 bytes) and zigzag, for the message
 // encoding; exposed for the tests.
-void put_varint(std::string* out, uint64_t v);
+void put_varint_long(std::string* out, uint64_t v);
+// Inline for the one-byte case, most lengths and counts (an encoder calls
+// it about twenty times a message).
+inline void put_varint(std::string* out, uint64_t v) {
+  if (v < 0x80) out->push_back(static_cast<char>(v));
+  else put_varint_long(out, v);
+}
 // Reads a varint at *p (< end); false when truncated or longer than 10 bytes
 // or above 2^64.
 bool get_varint(const uint8_t** p, const uint8_t* end, uint64_t* v);

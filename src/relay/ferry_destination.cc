@@ -471,14 +471,16 @@ class FerryDestination : public Destination, private LinkEvents {
       encode_batch(&se.out, h, 0, b.raw);
       return true;
     }
-    body_.clear();
+    // Compressed straight into the frame.
+    size_t at = begin_batch(&se.out, h, kBatchFlagZstd);
     std::string err;
-    if (!se.compressor.compress(b.raw, &body_, &err)) {
+    if (!se.compressor.compress(b.raw, &se.out, &err)) {
+      se.out.resize(at);
       report(3, "compression failed: " + err + "; reconnecting");
       se.link->reconnect("compression failed");
       return false;
     }
-    encode_batch(&se.out, h, kBatchFlagZstd, body_);
+    finish_frame(&se.out, at);
     return true;
   }
 
@@ -770,7 +772,6 @@ class FerryDestination : public Destination, private LinkEvents {
   std::deque<Stream> streams_;  // index = the stream's number on its session's connection
   Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
-  std::string body_;  // scratch: a compressed batch body
   SentLog sent_log_;  // own streams' batches: what their lines reached in each file
   bool sent_log_open_ = false;
   bool warned_limits_ = false;  // a batch above the receiver's limits was reported

@@ -72,7 +72,7 @@ struct FerryConn {
 struct OriginStream {
   std::string key;      // hex(origin) ":" hex(source): its name in the journal
   std::string source;   // for reports
-  uint64_t hwm = 0;     // every destination took up to here (saved)
+  uint64_t hwm = 0;     // every destination took up to here, and the journal says so (durable)
   uint64_t received = 0;  // handed to the engine up to here
   FerryConn* conn = nullptr;  // the connection carrying it now
   uint32_t conn_stream = 0;   // its number on that connection
@@ -86,6 +86,7 @@ struct OriginStream {
   // stream afresh after its own restart numbers above it: its new batches
   // never collide upstream with different old ones.
   uint64_t fresh_after = 0;
+  uint64_t marked = 0;  // every destination took up to here; in the journal's next commit when above hwm
   // STREAM_OPEN came while batches of the stream were accepted and not yet
   // durable (its sender restarted, or reconnected, meanwhile): the answer
   // waits until they are (or kStateWaitMs passed), so that its high-water
@@ -167,12 +168,13 @@ class FerrySource : public Source {
   bool keeps_batches_whole() const override { return true; }
 
   // Every destination took the stream's messages up to batch `seq`: its
-  // mark goes into the journal; the ACK waits for the journal's commit.
+  // mark goes into the journal; the ACK (and hwm) waits for the journal's
+  // commit, which runs while further batches are read.
   void acknowledged(uint32_t stream, uint64_t seq) override {
     if (stream >= streams_.size()) return;
     OriginStream& s = streams_[stream];
-    if (seq <= s.hwm) return;
-    s.hwm = seq;
+    if (seq <= std::max(s.hwm, s.marked)) return;
+    s.marked = seq;
     host_->journal()->set_mark(kMarkPrefix + s.key, seq);
     if (!s.ack_due) {
       s.ack_due = true;
@@ -185,6 +187,7 @@ class FerrySource : public Source {
     for (uint32_t i : acks_due_) {
       OriginStream& s = streams_[i];
       s.ack_due = false;
+      s.hwm = std::max(s.hwm, s.marked);
       if (!s.conn || s.conn->closing) continue;
       if (s.state_owed_since_ms != 0) {
         if (s.hwm >= s.received) send_owed_state(s);  // all of it durable now

@@ -1,16 +1,20 @@
 // Unit tests for the delivery journal (src/core/delivery_journal.*): marks
 // and output lengths committed together, lengths taken as of the flush
-// committed, files cut back at start, damaged journals refused.
+// committed, files cut back at start, damaged journals refused; commits
+// on libuv's thread pool (core/journal_writer.*).
 #include <doctest/doctest.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "core/delivery_journal.h"
+#include "core/journal_writer.h"
 
 using namespace logferry;
 
@@ -126,4 +130,73 @@ TEST_CASE("a damaged journal is refused with its path and line") {
   DeliveryJournal k(d.path);
   CHECK_FALSE(k.load(&err));
   CHECK(err.find("not a logferry journal") != std::string::npos);
+}
+
+namespace {
+
+// A JournalWriter on a loop of its own, and what its done() said.
+struct WriterOnLoop {
+  uv_loop_t loop;
+  int calls = 0;
+  bool ok = false;
+  std::string error;
+  JournalWriter writer;
+  explicit WriterOnLoop(DeliveryJournal* j)
+      : writer(initialized(&loop), j, [this](bool done_ok, const std::string& done_error) {
+          ++calls;
+          ok = done_ok;
+          error = done_error;
+        }) {}
+  ~WriterOnLoop() { uv_loop_close(&loop); }
+  static uv_loop_t* initialized(uv_loop_t* l) {
+    uv_loop_init(l);
+    return l;
+  }
+  // Starts a commit and runs the loop, which returns once it is done.
+  void commit() {
+    writer.start(0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+};
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST_CASE("the journal is committed on the thread pool; a mark set meanwhile waits for the next commit") {
+  TempDir d;
+  DeliveryJournal j(d.path);
+  std::string err;
+  REQUIRE(j.load(&err));
+  WriterOnLoop w(&j);
+  j.set_mark("ferry:aa:bb", 5);
+  w.writer.start(0);
+  CHECK(w.writer.running());
+  CHECK_FALSE(j.dirty());
+  j.set_mark("ferry:aa:bb", 6);  // after the commit took its text
+  uv_run(&w.loop, UV_RUN_DEFAULT);  // returns once the commit is done
+  CHECK(w.calls == 1);
+  CHECK(w.ok);
+  CHECK_FALSE(w.writer.running());
+  CHECK(read_all(d.path + "/journal") == "logferry-journal 1\nmark 5 ferry:aa:bb\n");
+  CHECK(j.dirty());
+  w.commit();
+  CHECK(w.calls == 2);
+  CHECK(read_all(d.path + "/journal") == "logferry-journal 1\nmark 6 ferry:aa:bb\n");
+  CHECK_FALSE(j.dirty());
+}
+
+TEST_CASE("a journal commit that fails says why and leaves the marks dirty") {
+  TempDir d;
+  DeliveryJournal j(d.path + "/missing");  // its directory does not exist
+  WriterOnLoop w(&j);
+  j.set_mark("k", 1);
+  w.commit();
+  CHECK(w.calls == 1);
+  CHECK_FALSE(w.ok);
+  CHECK(w.error.find("missing/journal.tmp") != std::string::npos);
+  CHECK(j.dirty());
 }
