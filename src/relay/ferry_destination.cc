@@ -25,6 +25,7 @@
 #include "core/origin_table.h"
 #include "relay/connection.h"
 #include "relay/ferry_codec.h"
+#include "relay/ferry_dictionary.h"
 #include "relay/node_id.h"
 #include "relay/server_link.h"
 
@@ -43,6 +44,7 @@ struct OutBatch {
   uint64_t flush_seq = 0;  // the engine's flush it belongs to
   uint32_t count = 0;
   std::string raw;         // the encoded messages, uncompressed
+  StampBase stamps;        // what the next message's stamps are sent against
 };
 
 // One origin stream: the messages of one source block of this node, or
@@ -134,7 +136,7 @@ class FerryDestination : public Destination, private LinkEvents {
       else if (s.next_seq) s.batches.back().seq = s.next_seq++;
     }
     OutBatch& b = s.batches.back();
-    encoder_.append(msg, &b.raw);
+    encoder_.append(msg, &b.stamps, &b.raw);
     ++b.count;
     if (b.count >= cfg_.batch_messages || b.raw.size() >= cfg_.batch_bytes) s.open_batch = false;
   }
@@ -362,6 +364,7 @@ class FerryDestination : public Destination, private LinkEvents {
           return protocol_error(l, "unexpected or malformed WELCOME");
         if (se.welcome.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
         se.zstd = cfg_.compress && (se.welcome.features & kFeatureZstd);
+        use_dictionary(se);
         se.phase = Phase::kReady;
         pump(se);
         return true;
@@ -520,10 +523,20 @@ class FerryDestination : public Destination, private LinkEvents {
     se.compressor.reset();
     Hello h;
     std::copy(node_id_.begin(), node_id_.end(), h.node_id);
-    h.features = cfg_.compress ? kFeatureZstd : 0;
+    offer(&h, cfg_.compress, cfg_.dictionary.get());
     h.name = hostname_;
     encode_hello(&se.out, h);
     write_out(se);
+  }
+
+  // After WELCOME: the stream starts with the dictionary when the receiver
+  // accepted it (it has one with the id offered), else without.
+  void use_dictionary(Session& se) {
+    const Dictionary* agreed = agreed_dictionary(se.welcome, cfg_.compress, cfg_.dictionary.get());
+    se.compressor.use_dictionary(agreed);
+    if (se.zstd && cfg_.dictionary && !agreed)
+      report(5, "the receiver " + se.link->peer() + " has no compression-dictionary() with id " +
+                    std::to_string(cfg_.dictionary->id()) + "; compressing without it");
   }
 
   void link_write_done(ServerLink& l) override { write_out(session_of(l)); }
