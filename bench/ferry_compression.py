@@ -14,7 +14,10 @@ Generates, with a seeded random generator, samples of three kinds of logs:
 and sends each through a logferry client (a file source following the
 sample, appended at once, ferry() destination) to a logferry server
 (ferry() source -> file) at each zstd level asked for, and "none"
-(compression(no)).  The wire bytes are the TCP payload the server received
+(compression(no)).  With --dictionary, both ends use a zstd dictionary
+(compression-dictionary()) trained with `logferry ferry-dictionary train`
+on another sample of the same kind (another seed, --train-lines lines):
+never on the lines measured.  The wire bytes are the TCP payload the server received
 (the kernel's counters, `ss -tin`), so they include ferry's framing, the
 message fields it carries besides the line (HOST, PROGRAM, stamps) and the
 batches exactly as the sender cut them (batch-messages(512) by default:
@@ -23,6 +26,7 @@ the sample is appended at once, so the batches are full).
   bench/ferry_compression.py [--build DIR] [--lines N] [--levels "none 1 3 6"]
                              [--kinds "nginx json syslog"]
                              [--ferry-options " batch-messages(4096)"] [--keep]
+                             [--dictionary] [--train-lines N] [--dictionary-size BYTES]
 
 LOGFERRY overrides DIR/logferry (default build-cmp, see bench/client_compare.sh).
 About 1 minute on a 2-core machine with the defaults (100,000 lines a sample).
@@ -31,6 +35,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -198,21 +203,37 @@ def syslog(r, clock):
 KINDS = {"nginx": (nginx, 2.0), "json": (json_line, 1.0), "syslog": (syslog, 20.0)}
 
 
-def sample(kind, n):
+def sample(kind, n, seed="ferry-compression"):
     """n lines of `kind`, seeded: the same bytes every run."""
-    r = random.Random(f"ferry-compression-{kind}")
+    r = random.Random(f"{seed}-{kind}")
     make, step = KINDS[kind]
     clock = Clock(r, step)
     return ("\n".join(make(r, clock) for _ in range(n)) + "\n").encode()
 
 
-def run(tools, tmp, kind, level, data, n, options):
+def train(tmp, kind, lines, size):
+    """A dictionary trained on `lines` lines of `kind` from another seed than
+    the measured sample; returns its path."""
+    path = os.path.join(tmp, f"train-{kind}.log")
+    with open(path, "wb") as f:
+        f.write(sample(kind, lines, seed="ferry-compression-training"))
+    dict_path = os.path.join(tmp, f"{kind}.dict")
+    subprocess.run([os.environ["LOGFERRY"], "ferry-dictionary", "train", "-o", dict_path, "--size", str(size), path],
+                   check=True, stdout=subprocess.DEVNULL)
+    return dict_path
+
+
+def run(tools, tmp, kind, level, data, n, options, dictionary=None):
     """One sample through client -> server; returns measure_e2e's result and
     the wire bytes."""
-    name = f"{kind}-{level}"
+    name = f"{kind}-{level}" + ("-dict" if dictionary else "")
     rundir, logdir, tailed, out = common.e2e_dirs(tmp, name)
     ferry = options + (" compression(no)" if level == "none" else f" compression-level({level})")
-    values = {"FERRY_OPTIONS": ferry}
+    source = ""
+    if dictionary:
+        source = f' compression-dictionary("{dictionary}")'
+        ferry += source
+    values = {"FERRY_OPTIONS": ferry, "FERRY_SOURCE_OPTIONS": source}
     server, port = tools.start("logferry", "server", rundir, dict(values, OUT=out), listen=True)
     try:
         client = tools.client("logferry", rundir, port, logdir, values=values)
@@ -233,6 +254,9 @@ def main():
     ap.add_argument("--kinds", default="nginx json syslog")
     ap.add_argument("--ferry-options", default="")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--dictionary", action="store_true")
+    ap.add_argument("--train-lines", type=int, default=20000)
+    ap.add_argument("--dictionary-size", type=int, default=112640)
     args = ap.parse_args()
     os.environ.setdefault("LOGFERRY", os.path.join(os.path.abspath(args.build), "logferry"))
     if not os.access(os.environ["LOGFERRY"], os.X_OK):
@@ -245,9 +269,10 @@ def main():
     try:
         for kind in args.kinds.split():
             data = sample(kind, n)
+            dictionary = train(tmp, kind, args.train_lines, args.dictionary_size) if args.dictionary else None
             for level in args.levels.split():
-                r = run(tools, tmp, kind, level, data, n, args.ferry_options)
-                rows.append((kind, level, len(data), r))
+                r = run(tools, tmp, kind, level, data, n, args.ferry_options, dictionary)
+                rows.append((kind, level + (" +dict" if dictionary else ""), len(data), r))
                 common.log(f"{kind} level {level}: {r['wire'] / len(data) * 100:.1f} % of raw "
                            f"({r['wire'] / n:.1f} of {len(data) / n:.1f} B/line), lines {r['lines'] - 1} of {n}")
     finally:

@@ -31,15 +31,17 @@ std::string g_raw, g_reencoded, g_reencoded2;
 void check_batch(uint32_t count) {
   FUZZ_CHECK(g_batch.size() == count);
   MessageEncoder enc;
+  StampBase base;
   g_reencoded.clear();
   for (size_t i = 0; i < g_batch.size(); ++i) {
     fuzz::check_spans(g_batch[i]);
-    enc.append(g_batch[i], &g_reencoded);
+    enc.append(g_batch[i], &base, &g_reencoded);
   }
   std::string err;
   FUZZ_CHECK(decode_messages(g_reencoded, count, &g_again, &err));
   g_reencoded2.clear();
-  for (size_t i = 0; i < g_again.size(); ++i) enc.append(g_again[i], &g_reencoded2);
+  base = StampBase{};
+  for (size_t i = 0; i < g_again.size(); ++i) enc.append(g_again[i], &base, &g_reencoded2);
   FUZZ_CHECK(g_reencoded == g_reencoded2);
 }
 

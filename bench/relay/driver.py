@@ -78,7 +78,7 @@ def main():
         log(f"generated {n} lines, {len(data) / MiB:.0f} MiB, {avg:.0f} bytes a line on average "
             f"({time.monotonic() - t:.1f} s)")
         for tool in names:
-            r = run_chain(tools, tool, tmp, data, n, {"FERRY_OPTIONS": args.ferry_options, "RELP_WINDOW": os.environ.get("RELP_WINDOW", "8192")})
+            r = run_chain(tools, tool, tmp, data, n, {"FERRY_OPTIONS": args.ferry_options, "FERRY_SOURCE_OPTIONS": "", "RELP_WINDOW": os.environ.get("RELP_WINDOW", "8192")})
             results.append(r)
             log(f"{tool}: {r['rate']:,.0f} msgs/s in {r['seconds']:.2f} s; CPU client {r['client_cpu']:.2f} s, "
                 f"relay {r['relay_cpu']:.2f} s, server {r['server_cpu']:.2f} s; relay->server "

@@ -26,6 +26,7 @@ int check_command(const Args& args);
 int run_command(const Args& args);
 int state_command(const Args& args);
 int buffer_command(const Args& args);
+int dictionary_command(const Args& args);
 const DriverRegistry& all_drivers();
 
 // Help texts, shown by --help and `logferry help <command>`.
@@ -35,5 +36,6 @@ const char* check_usage();
 const char* run_usage();
 const char* state_usage();
 const char* buffer_usage();
+const char* dictionary_usage();
 
 }  // namespace logferry::cli

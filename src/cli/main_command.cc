@@ -17,6 +17,8 @@ const char* main_usage() {
          "  state show     print the saved file positions (--persist-dir DIR)\n"
          "  buffer inspect DIR, buffer verify DIR\n"
          "                 show or check a disk buffer\n"
+         "  ferry-dictionary train -o FILE SAMPLES...\n"
+         "                 train a zstd dictionary for ferry()'s compression-dictionary()\n"
          "  help COMMAND   show the help of a command\n"
          "\n"
          "options:\n"
@@ -65,6 +67,10 @@ int run_main(int argc, char** argv) {
       fputs(buffer_usage(), stdout);
       return 0;
     }
+    if (rest[0] == "ferry-dictionary") {
+      fputs(dictionary_usage(), stdout);
+      return 0;
+    }
     fprintf(stderr, "logferry: no help for unknown command '%s'\n\n%s", rest[0].c_str(), main_usage());
     return 2;
   }
@@ -73,6 +79,7 @@ int run_main(int argc, char** argv) {
   if (cmd == "run") return run_command(rest);
   if (cmd == "state") return state_command(rest);
   if (cmd == "buffer") return buffer_command(rest);
+  if (cmd == "ferry-dictionary") return dictionary_command(rest);
   fprintf(stderr, "logferry: unknown command '%s'\n\n%s", cmd.c_str(), main_usage());
   return 2;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "relay/ferry_dictionary.h"
+
 namespace logferry::ferry {
 
 namespace {
@@ -373,30 +375,75 @@ constexpr FieldMap kFields[] = {
 constexpr int64_t kMinSec = -62135596800;  // 0001-01-01T00:00:00Z
 constexpr int64_t kMaxSec = 253402300799;  // 9999-12-31T23:59:59Z
 
-void put_stamp(std::string* out, const Timestamp& t) {
-  put_varint(out, zigzag(t.sec));
-  put_varint(out, t.nsec);
+// A time stamp's `form` byte: precision in the low nibble, the decimal
+// digits of nsec that follow in the high one (docs/protocol.md).
+// kSameAsStamp as `received`'s form: received equals stamp.
+constexpr uint8_t kSameAsStamp = 0xFF;
+constexpr uint32_t kPow10[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
+
+// Writes form, sec (minus base_sec), the nsec digits present and gmtoff.
+// Only the digits nsec has are sent: a stamp read without a fraction sends
+// none, a clock reading all nine.
+void put_stamp(std::string* out, const Timestamp& t, int64_t base_sec) {
+  uint32_t frac = t.nsec;
+  int digits = frac ? 9 : 0;
+  while (digits > 0 && frac % 10 == 0) {
+    frac /= 10;
+    --digits;
+  }
+  put_u8(out, static_cast<uint8_t>((t.precision & 0x0F) | (digits << 4)));
+  // Wraps rather than overflows for absurd stamps; the receiver's range
+  // check rejects what does not come back in range.
+  put_varint(out, zigzag(static_cast<int64_t>(static_cast<uint64_t>(t.sec) - static_cast<uint64_t>(base_sec))));
+  if (digits) put_varint(out, frac);
   put_varint(out, zigzag(t.gmtoff));
-  put_u8(out, t.precision);
 }
 
-bool get_stamp(Reader& r, Timestamp* t) {
-  int64_t sec = unzigzag(r.varint());
-  uint64_t nsec = r.varint();
+// Reads what put_stamp() wrote after the form byte (already read: `form`)
+// and range-checks the result: years 1 to 9999, nsec < 10^9 sent with its
+// digits and no trailing zero, offsets within a day, precision at most 9.
+bool get_stamp(Reader& r, uint8_t form, int64_t base_sec, Timestamp* t) {
+  uint8_t precision = form & 0x0F;
+  int digits = form >> 4;
+  uint64_t delta = r.varint();
+  uint64_t frac = digits ? r.varint() : 0;
   int64_t gmtoff = unzigzag(r.varint());
-  uint8_t precision = r.u8();
-  if (r.bad() || sec < kMinSec || sec > kMaxSec || nsec >= 1000000000 || gmtoff < -86400 || gmtoff > 86400 ||
-      precision > 9)
-    return false;
+  if (r.bad() || precision > 9 || digits > 9) return false;
+  if (digits && (frac >= kPow10[digits] || frac % 10 == 0)) return false;
+  int64_t sec;
+  if (__builtin_add_overflow(base_sec, unzigzag(delta), &sec)) return false;
+  if (sec < kMinSec || sec > kMaxSec || gmtoff < -86400 || gmtoff > 86400) return false;
   t->sec = sec;
-  t->nsec = static_cast<uint32_t>(nsec);
+  t->nsec = static_cast<uint32_t>(frac * kPow10[9 - digits]);
   t->gmtoff = static_cast<int32_t>(gmtoff);
   t->precision = precision;
   return true;
 }
 
+// Both stamps of a message: `stamp` against the previous message's stamp,
+// `received` as "the same as stamp" or against the previous message's
+// received (see StampBase).
+void put_stamps(std::string* out, const LogMessage& m, StampBase* base) {
+  put_stamp(out, m.stamp, base->stamp_sec);
+  if (m.received == m.stamp) put_u8(out, kSameAsStamp);
+  else put_stamp(out, m.received, base->received_sec);
+  base->stamp_sec = m.stamp.sec;
+  base->received_sec = m.received.sec;
+}
+
+bool get_stamps(Reader& r, LogMessage& m, StampBase* base) {
+  if (!get_stamp(r, r.u8(), base->stamp_sec, &m.stamp)) return false;
+  uint8_t form = r.u8();
+  if (r.bad()) return false;
+  if (form == kSameAsStamp) m.received = m.stamp;
+  else if (!get_stamp(r, form, base->received_sec, &m.received)) return false;
+  base->stamp_sec = m.stamp.sec;
+  base->received_sec = m.received.sec;
+  return true;
+}
+
 // Decodes one message's encoding (without its length prefix).
-bool decode_one(std::string_view enc, LogMessage& m, std::string* error) {
+bool decode_one(std::string_view enc, LogMessage& m, StampBase* base, std::string* error) {
   Reader r(enc);
   auto fail = [&](const char* what) {
     *error = what;
@@ -406,13 +453,15 @@ bool decode_one(std::string_view enc, LogMessage& m, std::string* error) {
   m.flags = r.u32();
   if (r.bad()) return fail("message shorter than its header");
   if (m.pri > 191) return fail("priority above 191");
-  if (!get_stamp(r, &m.stamp) || !get_stamp(r, &m.received)) return fail("bad timestamp");
+  if (!get_stamps(r, m, base)) return fail("bad timestamp");
 
   uint64_t n = r.varint();
   for (uint64_t i = 0; i < n && !r.bad(); ++i) {
     uint8_t id = r.u8();
     std::string_view v = r.bytes_v();
     if (r.bad()) break;
+    // MESSAGE travels at the end of the message, not in the list.
+    if (id == kWireMessage) return fail("MESSAGE in the field list");
     bool known = false;
     for (const auto& f : kFields) {
       if (f.wire == id) {
@@ -447,15 +496,22 @@ bool decode_one(std::string_view enc, LogMessage& m, std::string* error) {
     std::string_view tag = r.bytes_v();
     if (!r.bad()) m.append_tag(tag);
   }
-  // Bytes after the tags are ignored: room for fields a later version
-  // appends.
+  // Room for what a later version adds: skipped.
+  r.bytes_v();
   if (r.bad()) return fail("a length runs past the message");
+  // The rest is MESSAGE.
+  if (r.left()) m.set(Field::kMessage, r.bytes(r.left()));
   return true;
 }
 
 }  // namespace
 
 void MessageEncoder::append(const LogMessage& m, std::string* out) {
+  StampBase alone;
+  append(m, &alone, out);
+}
+
+void MessageEncoder::append(const LogMessage& m, StampBase* base, std::string* out) {
   // Encoded in place after room for a length of 2 bytes (128 to 16383:
   // most messages), moved when the length needs another size.
   size_t at = out->size();
@@ -463,14 +519,13 @@ void MessageEncoder::append(const LogMessage& m, std::string* out) {
   std::string& s = *out;
   put_u16(&s, m.pri);
   put_u32(&s, m.flags);
-  put_stamp(&s, m.stamp);
-  put_stamp(&s, m.received);
+  put_stamps(&s, m, base);
   uint64_t nfields = 0;
-  for (const auto& f : kFields) nfields += !m.span(f.field).empty();
+  for (const auto& f : kFields) nfields += f.wire != kWireMessage && !m.span(f.field).empty();
   put_varint(&s, nfields);
   for (const auto& f : kFields) {
     std::string_view v = m.get(f.field);
-    if (v.empty()) continue;
+    if (v.empty() || f.wire == kWireMessage) continue;
     put_u8(&s, f.wire);
     put_bytes_v(&s, v);
   }
@@ -491,7 +546,12 @@ void MessageEncoder::append(const LogMessage& m, std::string* out) {
   }
   put_varint(&s, m.tags().size());
   for (const auto& t : m.tags()) put_bytes_v(&s, m.view(t));
-  std::string length;
+  put_varint(&s, 0);  // nothing in the room for later versions
+  // MESSAGE last, its length implied by the message's: one varying length
+  // a message instead of two, which zstd cannot predict (docs/performance.md).
+  s.append(m.get(Field::kMessage));
+  std::string& length = length_;
+  length.clear();
   put_varint(&length, s.size() - at - 2);
   if (length.size() == 2) std::memcpy(s.data() + at, length.data(), 2);
   else s.replace(at, 2, length);
@@ -505,12 +565,14 @@ bool decode_message(std::string_view encoded, LogMessage* m, std::string* error)
     return false;
   }
   m->clear();
-  return decode_one(enc, *m, error);
+  StampBase alone;
+  return decode_one(enc, *m, &alone, error);
 }
 
 bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, std::string* error) {
   out->clear();
   Reader r(body);
+  StampBase base;
   for (uint32_t i = 0; i < count; ++i) {
     std::string_view enc = r.bytes_v();
     if (r.bad()) {
@@ -519,7 +581,7 @@ bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, s
       return false;
     }
     std::string why;
-    if (!decode_one(enc, out->add(), &why)) {
+    if (!decode_one(enc, out->add(), &base, &why)) {
       *error = "message " + std::to_string(i) + ": " + why;
       out->clear();
       return false;
@@ -543,7 +605,7 @@ constexpr int kWindowLog = 22;
 }  // namespace
 
 Compressor::Compressor(int level)
-    : cctx_(ZSTD_createCCtx()), chunk_size_(ZSTD_CStreamOutSize()), chunk_(new char[chunk_size_]) {
+    : cctx_(ZSTD_createCCtx()), level_(level), chunk_size_(ZSTD_CStreamOutSize()), chunk_(new char[chunk_size_]) {
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, kWindowLog);
 }
@@ -551,6 +613,11 @@ Compressor::Compressor(int level)
 Compressor::~Compressor() { ZSTD_freeCCtx(cctx_); }
 
 void Compressor::reset() { ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_only); }
+
+void Compressor::use_dictionary(const Dictionary* dict) {
+  // Null returns the context to no dictionary.
+  ZSTD_CCtx_refCDict(cctx_, dict ? dict->for_compression(level_) : nullptr);
+}
 
 bool Compressor::compress(std::string_view in, std::string* out, std::string* error) {
   // Through chunk_ and appended: cheaper than growing *out to the bound
@@ -577,6 +644,10 @@ Decompressor::Decompressor(uint32_t max_raw) : dctx_(ZSTD_createDCtx()), max_raw
 Decompressor::~Decompressor() { ZSTD_freeDCtx(dctx_); }
 
 void Decompressor::reset() { ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_only); }
+
+void Decompressor::use_dictionary(const Dictionary* dict) {
+  ZSTD_DCtx_refDDict(dctx_, dict ? dict->for_decompression() : nullptr);
+}
 
 bool Decompressor::decompress(std::string_view in, uint32_t raw_len, std::string* out, std::string* error) {
   if (raw_len > max_raw_) {

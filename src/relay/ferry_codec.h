@@ -20,6 +20,8 @@ typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 
 namespace logferry::ferry {
 
+class Dictionary;  // ferry_dictionary.h
+
 constexpr uint16_t kVersion = 1;
 constexpr size_t kHeaderSize = 8;
 constexpr uint32_t kFeatureZstd = 1u << 0;
@@ -186,11 +188,27 @@ enum WireField : uint8_t {
   kWireSourceIp = 7,
 };
 
+// What a message's time stamps are sent against: the previous message's in
+// the same batch (zero for the first one, and for a message encoded alone).
+// Consecutive messages mostly share their stamps or differ by a few
+// seconds, which then costs a byte instead of five (docs/protocol.md).
+struct StampBase {
+  int64_t stamp_sec = 0;
+  int64_t received_sec = 0;
+};
+
 // Appends messages in the encoding of a BATCH body, in place: once *out
 // has grown, encoding allocates nothing.
 class MessageEncoder {
  public:
+  // A message on its own (a disk buffer's record).
   void append(const LogMessage& m, std::string* out);
+  // The next message of a batch whose messages so far left `base` behind
+  // (start each batch with a fresh StampBase).
+  void append(const LogMessage& m, StampBase* base, std::string* out);
+
+ private:
+  std::string length_;  // scratch: a message's length prefix when it is not 2 bytes
 };
 
 // Decodes a BATCH body of `count` messages into `out` (cleared first; its
@@ -218,9 +236,13 @@ class Compressor {
   bool compress(std::string_view in, std::string* out, std::string* error);
   // Starts a fresh stream (a new connection).
   void reset();
+  // The dictionary the stream starts with (null: none); set after reset(),
+  // before the first compress().  `dict` must outlive the stream.
+  void use_dictionary(const Dictionary* dict);
 
  private:
   ZSTD_CCtx* cctx_;
+  int level_;
   size_t chunk_size_;
   std::unique_ptr<char[]> chunk_;  // ZSTD_CStreamOutSize() bytes of output at a time
 };
@@ -239,6 +261,8 @@ class Decompressor {
   // stream is then unusable (close the connection).
   bool decompress(std::string_view in, uint32_t raw_len, std::string* out, std::string* error);
   void reset();
+  // As Compressor::use_dictionary(): the dictionary both ends agreed on.
+  void use_dictionary(const Dictionary* dict);
 
  private:
   ZSTD_DCtx* dctx_;

@@ -26,6 +26,7 @@
 #include "core/origin_table.h"
 #include "relay/connection.h"
 #include "relay/ferry_codec.h"
+#include "relay/ferry_dictionary.h"
 #include "relay/node_id.h"
 #include "relay/sent_log.h"
 #include "relay/server_link.h"
@@ -53,6 +54,7 @@ struct OutBatch {
   uint64_t flush_seq = 0;  // the engine's flush it belongs to
   uint32_t count = 0;
   std::string raw;         // the encoded messages, uncompressed
+  StampBase stamps;        // what the next message's stamps are sent against
   std::vector<SentLog::Reach> reaches;  // how far its lines reach into each file content (own streams)
   std::vector<LineOfFile> lines;        // see LineOfFile; kept only while the stream resolves
   bool recorded = false;                // in the sent log under `seq`
@@ -161,7 +163,7 @@ class FerryDestination : public Destination, private LinkEvents {
       else if (s.next_seq) s.batches.back().seq = s.next_seq++;
     }
     OutBatch& b = s.batches.back();
-    encoder_.append(msg, &b.raw);
+    encoder_.append(msg, &b.stamps, &b.raw);
     if (msg.file_life != 0 && !s.origin) note_line_of_file(s, b, msg);
     ++b.count;
     // A forwarded batch is never cut: its rest would go as a second batch
@@ -319,23 +321,24 @@ class FerryDestination : public Destination, private LinkEvents {
         if (it != s.skip.end() && l.end <= it->second) drop[l.index] = any = true;
       }
       if (!any) continue;
-      std::string kept;
-      const auto* p = reinterpret_cast<const uint8_t*>(b.raw.data());
-      const auto* end = p + b.raw.size();
+      // Rebuilt from the messages that stay: encoded again, since each
+      // message's stamps are sent against the one before it.
+      std::string err;
+      if (!decode_messages(b.raw, b.count, &rebuild_, &err)) {
+        report(3, "stream " + s.name + ": cannot rebuild a batch (" + err + "); it is sent whole");  // not reached
+        continue;
+      }
+      b.raw.clear();
+      b.stamps = StampBase{};
       uint32_t count = 0;
-      for (uint32_t i = 0; i < b.count && p < end; ++i) {
-        const uint8_t* start = p;
-        uint64_t len = 0;
-        if (!get_varint(&p, end, &len) || len > static_cast<uint64_t>(end - p)) break;  // not reached: our own encoding
-        p += len;
+      for (uint32_t i = 0; i < b.count && i < rebuild_.size(); ++i) {
         if (drop[i]) {
           ++s.skipped;
           continue;
         }
-        kept.append(reinterpret_cast<const char*>(start), static_cast<size_t>(p - start));
+        encoder_.append(rebuild_[i], &b.stamps, &b.raw);
         ++count;
       }
-      b.raw.swap(kept);
       b.count = count;
       b.reaches.clear();
       for (const auto& l : lines)
@@ -523,6 +526,7 @@ class FerryDestination : public Destination, private LinkEvents {
           return protocol_error(l, "unexpected or malformed WELCOME");
         if (se.welcome.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
         se.zstd = cfg_.compress && (se.welcome.features & kFeatureZstd);
+        use_dictionary(se);
         se.phase = Phase::kReady;
         pump(se);
         return true;
@@ -688,10 +692,20 @@ class FerryDestination : public Destination, private LinkEvents {
     se.compressor.reset();
     Hello h;
     std::copy(node_id_.begin(), node_id_.end(), h.node_id);
-    h.features = cfg_.compress ? kFeatureZstd : 0;
+    offer(&h, cfg_.compress, cfg_.dictionary.get());
     h.name = hostname_;
     encode_hello(&se.out, h);
     write_out(se);
+  }
+
+  // After WELCOME: the stream starts with the dictionary when the receiver
+  // accepted it (it has one with the id offered), else without.
+  void use_dictionary(Session& se) {
+    const Dictionary* agreed = agreed_dictionary(se.welcome, cfg_.compress, cfg_.dictionary.get());
+    se.compressor.use_dictionary(agreed);
+    if (se.zstd && cfg_.dictionary && !agreed)
+      report(5, "the receiver " + se.link->peer() + " has no compression-dictionary() with id " +
+                    std::to_string(cfg_.dictionary->id()) + "; compressing without it");
   }
 
   void link_write_done(ServerLink& l) override { write_out(session_of(l)); }
@@ -775,6 +789,7 @@ class FerryDestination : public Destination, private LinkEvents {
   SentLog sent_log_;  // own streams' batches: what their lines reached in each file
   bool sent_log_open_ = false;
   bool warned_limits_ = false;  // a batch above the receiver's limits was reported
+  MessageBatch rebuild_;        // scratch: a batch decoded to be encoded again without some lines
 
   uint64_t acked_total_ = 0;
   uint64_t last_acked_ = 0;

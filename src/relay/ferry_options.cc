@@ -4,6 +4,7 @@
 #include "relay/disk_buffer.h"
 #include "relay/ferry_codec.h"
 #include "relay/ferry_destination.h"
+#include "relay/ferry_dictionary.h"
 
 namespace logferry {
 
@@ -18,6 +19,7 @@ std::string describe_ferry_destination(const FerryDestinationConfig& c) {
   if (c.load_balance && l.servers.size() > 1) s += " load-balance";
   s += " window(" + std::to_string(c.window) + ")";
   s += c.compress ? " zstd" : " uncompressed";
+  if (c.compress && c.dictionary) s += " dictionary " + std::to_string(c.dictionary->id());
   return s;
 }
 
@@ -76,6 +78,7 @@ std::unique_ptr<DestinationDriver> build_ferry(OptionReader& r, const BuildConte
   if (r.integer("so-sndbuf", &n, 0, 1 << 30)) c.link.so_sndbuf = static_cast<int>(n);
   r.yesno("compression", &c.compress);
   if (r.integer("compression-level", &n, 1, 19)) c.compress_level = static_cast<int>(n);
+  if (!ferry::read_compression_dictionary(r, &c.dictionary)) ok = false;
   if (r.integer("window", &n, 1, 100000)) c.window = static_cast<uint32_t>(n);
   if (r.integer("batch-messages", &n, 1, ferry::kDefaultMaxBatchMessages)) c.batch_messages = static_cast<uint32_t>(n);
   if (r.integer("batch-bytes", &n, 1024, 4 << 20)) c.batch_bytes = static_cast<uint32_t>(n);

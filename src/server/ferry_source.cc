@@ -26,6 +26,7 @@
 #include "core/origin_table.h"
 #include "core/receive.h"
 #include "relay/ferry_codec.h"
+#include "relay/ferry_dictionary.h"
 #include "relay/node_id.h"
 
 namespace logferry {
@@ -281,7 +282,8 @@ class FerrySource : public Source {
           return garbage(c, kErrVersion, "no common protocol version (this receiver speaks 1)");
         Welcome w;
         std::copy(node_id_.begin(), node_id_.end(), w.node_id);
-        w.features = cfg_.compress ? (hello.features & kFeatureZstd) : 0;
+        w.features = welcome_features(hello, cfg_.compress, cfg_.dictionary.get());
+        c->decompressor.use_dictionary(w.features & kFeatureZstdDict ? cfg_.dictionary.get() : nullptr);
         w.window = cfg_.window;
         w.max_batch_messages = cfg_.max_batch_messages;
         w.max_batch_bytes = cfg_.max_batch_bytes;
@@ -564,7 +566,11 @@ class FerrySource : public Source {
 class FerrySourceDriver : public SourceDriver {
  public:
   explicit FerrySourceDriver(FerrySourceConfig c) : cfg_(std::move(c)) {}
-  std::string describe() const override { return "ferry() tcp " + cfg_.ip + ":" + std::to_string(cfg_.port); }
+  std::string describe() const override {
+    std::string s = "ferry() tcp " + cfg_.ip + ":" + std::to_string(cfg_.port);
+    if (cfg_.compress && cfg_.dictionary) s += " dictionary " + std::to_string(cfg_.dictionary->id());
+    return s;
+  }
   std::unique_ptr<Source> create() const override { return std::make_unique<FerrySource>(cfg_); }
 
  private:
@@ -585,6 +591,7 @@ std::unique_ptr<SourceDriver> build_ferry_source(OptionReader& r, const BuildCon
   if (r.integer("max-batch-messages", &n, 1, 1000000)) c.max_batch_messages = static_cast<uint32_t>(n);
   if (r.integer("max-streams", &n, 1, 10000000)) c.max_streams = static_cast<uint32_t>(n);
   r.yesno("compression", &c.compress);
+  if (!ferry::read_compression_dictionary(r, &c.dictionary)) return nullptr;
   if (r.integer("log-msg-size", &n, 64, 256 * 1024 * 1024)) c.log_msg_size = static_cast<size_t>(n);
   if (!r.positional().empty()) {
     r.take_positional();

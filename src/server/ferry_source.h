@@ -9,11 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/config.h"
 
 namespace logferry {
+
+namespace ferry {
+class Dictionary;
+}
 
 struct FerrySourceConfig {
   std::string ip = "0.0.0.0";
@@ -25,6 +30,8 @@ struct FerrySourceConfig {
   uint32_t max_batch_messages = 4096;
   uint32_t max_streams = 10000;              // origin streams remembered in all
   bool compress = true;                      // accept zstd
+  // compression-dictionary(): accepted when a sender offers its id.
+  std::shared_ptr<const ferry::Dictionary> dictionary;
   size_t log_msg_size = 65536;               // MESSAGE longer than this is cut (truncated, counted)
 };
 

@@ -9,6 +9,7 @@ lost, nothing repeated."""
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -343,6 +344,58 @@ class FerryTest(SanitizerChecks, h.ServerTest):
         lines = h.read_lines(self.out)
         self.assertEqual(lines, ["L00000000 " + "y" * 90, "L00000001 short"])
         self.assertEqual(h.source_totals(stats)["truncated"], 1)
+
+    def test_compression_dictionary(self):
+        """compression-dictionary() on both ends: lines arrive intact; a
+        receiver with another dictionary takes the sender without one (a
+        notice), lines still intact; a missing or corrupt dictionary is a
+        config error at the option."""
+        sample = self.path("sample.log")
+        with open(sample, "w") as f:
+            f.write("".join(f"S{i:08d} GET /api/v1/items/{i * 7919 % 100000} status={200 + i % 3} "
+                            f"agent=client-{i % 17}\n" for i in range(3000)))
+        dicts = []
+        for size in (4096, 2048):
+            d = self.path(f"ferry-{size}.dict")
+            p = subprocess.run([h.LOGFERRY, "ferry-dictionary", "train", "-o", d, "--size", str(size), sample],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("dictionary id", p.stdout)
+            dicts.append(d)
+        opt = f"compression-dictionary({h.config_string(dicts[0])})"
+        server = self.server(opt)
+        client = self.lf("client", sender_conf(f"file({h.config_string(self.input)} follow-freq(1))", self.port,
+                                               f"window({WINDOW}) {opt}"))
+        lines = [f"L{i:08d} GET /api/v1/items/{i} status=200 \u00e9\t end" for i in range(2000)]
+        with open(self.input, "a", encoding="utf-8") as f:
+            f.write("".join(x + "\n" for x in lines))
+        self.wait_all(2000)
+        self.stop_ok(server)
+        self.assertEqual(h.read_lines(self.out), lines)
+        self.assertNotIn("compressing without it", client.stderr_text())
+
+        # The receiver's dictionary differs: both go without one.
+        server = self.server(f"compression-dictionary({h.config_string(dicts[1])})")
+        more = [f"L{i:08d} after" for i in range(2000, 2100)]
+        with open(self.input, "a", encoding="utf-8") as f:
+            f.write("".join(x + "\n" for x in more))
+        self.wait_all(2100)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.assertEqual(h.read_lines(self.out), lines + more)
+        self.assertIn("compressing without it", client.stderr)
+
+        with open(self.path("corrupt.dict"), "wb") as f:
+            f.write(b"\x37\xa4\x30\xec garbage")
+        for path, why in (("missing.dict", "cannot read"), ("corrupt.dict", "not a usable zstd dictionary")):
+            where = h.config_string(self.path(path))
+            for body in (f'source s {{ ferry(port(5140) compression-dictionary({where})); }};\n',
+                         f'destination d {{ ferry("127.0.0.1" compression-dictionary({where})); }};\n'):
+                rc, err = self.check_config(body)
+                self.assertNotEqual(rc, 0, body)
+                self.assertIn(why, err)
+                self.assertRegex(err, r"bad\.conf:2:\d+: error: compression-dictionary\(\)")
+                self.assertIn("hint: train one", err)
 
     def journal_marks(self, name):
         with open(os.path.join(self.path(name + "-state"), "journal")) as f:

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "relay/ferry_codec.h"
+#include "relay/ferry_dictionary.h"
 
 using namespace logferry;
 using namespace logferry::ferry;
@@ -65,11 +66,23 @@ void check_same(const LogMessage& a, const LogMessage& b) {
   for (size_t i = 0; i < a.tags().size(); ++i) CHECK(a.view(a.tags()[i]) == b.view(b.tags()[i]));
 }
 
+// A batch body, as the ferry() destination encodes it.
 std::string encode_all(const MessageBatch& batch) {
   MessageEncoder enc;
+  StampBase base;
   std::string out;
-  for (size_t i = 0; i < batch.size(); ++i) enc.append(batch[i], &out);
+  for (size_t i = 0; i < batch.size(); ++i) enc.append(batch[i], &base, &out);
   return out;
+}
+
+// Encodes `in` as a batch body and checks it decodes to the same messages.
+void check_batch_round_trip(const MessageBatch& in) {
+  std::string body = encode_all(in);
+  MessageBatch out;
+  std::string err;
+  REQUIRE_MESSAGE(decode_messages(body, static_cast<uint32_t>(in.size()), &out, &err), err);
+  REQUIRE(out.size() == in.size());
+  for (size_t i = 0; i < in.size(); ++i) check_same(in[i], out[i]);
 }
 
 // The payload of the only frame in `bytes`.
@@ -315,19 +328,26 @@ TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error
   CHECK_FALSE(decode_messages(body, 4, &out, &err));
   CHECK_FALSE(decode_messages(body, 0xFFFFFFFF, &out, &err));
 
-  // An unknown field id.
+  // An unknown field id, and MESSAGE in the list (it travels at the end).
   LogMessage one;
+  one.set(Field::kProgram, "p");
   one.set(Field::kMessage, "x");
   MessageEncoder enc;
   std::string b1;
   enc.append(one, &b1);
-  size_t id_at = b1.find('\x05');  // the MESSAGE field's id...
-  // ...after len(1) pri(2) flags(4) and two 4-byte stamps of zeros
-  REQUIRE(id_at != std::string::npos);
+  // len(1) pri(2) flags(4), stamp: form sec gmtoff (3), received "same" (1),
+  // field count (1), then the PROGRAM field's id.
+  const size_t id_at = 1 + 2 + 4 + 3 + 1 + 1;
+  REQUIRE(b1[id_at] == kWireProgram);
+  REQUIRE(decode_messages(b1, 1, &out, &err));
+  CHECK(out[0].get(Field::kMessage) == "x");
   std::string bad = b1;
-  bad[1 + 2 + 4 + 4 + 4 + 1] = 9;
+  bad[id_at] = 9;
   CHECK_FALSE(decode_messages(bad, 1, &out, &err));
   CHECK(err.find("unknown field") != std::string::npos);
+  bad[id_at] = kWireMessage;
+  CHECK_FALSE(decode_messages(bad, 1, &out, &err));
+  CHECK(err.find("MESSAGE") != std::string::npos);
 
   // Out-of-range values.
   LogMessage m;
@@ -336,10 +356,6 @@ TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error
   enc.append(m, &b2);
   CHECK_FALSE(decode_messages(b2, 1, &out, &err));
   m.pri = 13;
-  m.stamp.nsec = 1000000000;
-  b2.clear();
-  enc.append(m, &b2);
-  CHECK_FALSE(decode_messages(b2, 1, &out, &err));
   m.stamp = Timestamp{};
   m.stamp.sec = INT64_MAX;
   b2.clear();
@@ -351,10 +367,10 @@ TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error
   enc.append(m, &b2);
   CHECK_FALSE(decode_messages(b2, 1, &out, &err));
 
-  // Trailing bytes inside a message's length are a later version's fields:
-  // ignored.
+  // Bytes in the room before MESSAGE are a later version's fields: skipped.
   m.stamp = Timestamp{};
   m.set(Field::kProgram, "p");
+  m.set(Field::kMessage, "hello");
   std::string inner;
   {
     std::string tmp;
@@ -364,11 +380,21 @@ TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error
     REQUIRE(get_varint(&p, p + tmp.size(), &len));
     inner.assign(reinterpret_cast<const char*>(p), len);
   }
+  REQUIRE(inner.ends_with(std::string("\0hello", 6)));
+  inner.resize(inner.size() - 6);
+  inner += std::string("\x03new") + "hello";
   std::string ext;
-  put_varint(&ext, inner.size() + 3);
-  ext += inner + "new";
+  put_varint(&ext, inner.size());
+  ext += inner;
   REQUIRE(decode_messages(ext, 1, &out, &err));
   CHECK(out[0].get(Field::kProgram) == "p");
+  CHECK(out[0].get(Field::kMessage) == "hello");
+  // A room that runs past the message is an error.
+  inner[inner.size() - 9] = 0x30;
+  ext.clear();
+  put_varint(&ext, inner.size());
+  ext += inner;
+  CHECK_FALSE(decode_messages(ext, 1, &out, &err));
 
   // Random garbage never crashes or succeeds with more messages than fit.
   std::mt19937 rng(42);
@@ -383,6 +409,105 @@ TEST_CASE("ferry messages: truncated, garbage and inconsistent input is an error
     g[rng() % g.size()] = static_cast<char>(rng());
     (void)decode_messages(g, 3, &out, &err);
   }
+}
+
+TEST_CASE("ferry messages: time stamps against the previous message, the digits present") {
+  // Stamps that go back and forth, far apart, equal or not to received,
+  // with and without fractions: every one comes back as it was.
+  const Timestamp stamps[] = {
+      {1796660000, 0, 3600, 0},            // a parsed stamp without fraction
+      {1796660000, 0, 3600, 0},            // the same again
+      {1796660001, 500000000, 3600, 3},    // .500: one digit sent
+      {1796659990, 123456789, -18000, 9},  // earlier, all nine digits
+      {-62135596800, 1, -86400, 9},        // year 1, and the last nanosecond digit
+      {253402300799, 999999999, 86400, 6}, // year 9999: a delta of the whole range
+      {0, 10, 0, 0},                       // precision 0 with nanoseconds (a clock's)
+  };
+  MessageBatch in;
+  for (const auto& st : stamps) {
+    LogMessage& m = in.add();
+    m.stamp = st;
+    m.received = st;
+    m.set(Field::kMessage, "same");
+    LogMessage& n = in.add();
+    n.stamp = st;
+    n.received = Timestamp{1796660005, 987654000, 7200, 0};
+    n.set(Field::kMessage, "received later");
+  }
+  check_batch_round_trip(in);
+  // Alone (a disk buffer's record), against nothing.
+  std::string err;
+  MessageEncoder enc;
+  LogMessage back;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::string rec;
+    enc.append(in[i], &rec);
+    REQUIRE(decode_message(rec, &back, &err));
+    check_same(in[i], back);
+  }
+
+  // The second of two messages with the same stamps (no fraction) costs
+  // two bytes of stamps: sec delta 0 and received "the same".
+  MessageBatch two;
+  for (int i = 0; i < 2; ++i) {
+    LogMessage& m = two.add();
+    m.stamp = m.received = Timestamp{1796660000, 0, 0, 0};
+  }
+  std::string b2 = encode_all(two);
+  // len pri(2) flags(4) form sec(5) gmtoff received, five empty counts;
+  // then the same with a one-byte sec.
+  CHECK(b2.size() == (1 + 6 + 1 + 5 + 1 + 1 + 5) + (1 + 6 + 1 + 1 + 1 + 1 + 5));
+}
+
+TEST_CASE("ferry messages: inconsistent time stamp encodings are an error") {
+  // A message with only stamps; stamp bytes patched at offset 7 (after len,
+  // pri, flags).
+  auto decode_with = [](const std::string& stamps) {
+    std::string inner(6, '\0');
+    inner += stamps;
+    inner += std::string("\0\0\0\0\0", 5);  // fields, values, sdata, tags, room
+    std::string body;
+    put_varint(&body, inner.size());
+    body += inner;
+    MessageBatch out;
+    std::string err;
+    return decode_messages(body, 1, &out, &err);
+  };
+  const std::string same("\xff", 1);
+  CHECK(decode_with(std::string("\x00\x00\x00", 3) + same));       // 1970, received the same
+  CHECK(decode_with(std::string("\x19\x00\x05\x00", 4) + same));   // .5, precision 9
+  CHECK_FALSE(decode_with(std::string("\x19\x00\x0a\x00", 4) + same));  // frac 10 in one digit
+  CHECK_FALSE(decode_with(std::string("\x29\x00\x0a\x00", 4) + same));  // trailing zero: .10
+  CHECK_FALSE(decode_with(std::string("\xa9\x00\x01\x00", 4) + same));  // 10 digits
+  CHECK_FALSE(decode_with(std::string("\x0a\x00\x00", 3) + same));       // precision 10
+  CHECK_FALSE(decode_with(std::string("\x00\x00\x00", 3)));              // received missing
+  CHECK_FALSE(decode_with(std::string("\x00\x00\x00\x0f\x00\x00", 6)));  // received form 0x0F: precision 15
+  CHECK_FALSE(decode_with(std::string("\x00\x00\x00\xf0\x00\x00", 6)));  // digits 15 (not "the same")
+  std::string far;
+  put_varint(&far, zigzag(253402300800));  // one second past year 9999
+  CHECK_FALSE(decode_with(std::string("\x00", 1) + far + std::string("\x00", 1) + same));
+  std::string gmt;
+  put_varint(&gmt, zigzag(86401));
+  CHECK_FALSE(decode_with(std::string("\x00\x00", 2) + gmt + same));
+
+  // Deltas that leave the range or overflow, in the second message.
+  MessageBatch in;
+  const Timestamp last{253402300799, 0, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    LogMessage& m = in.add();
+    m.stamp = m.received = last;
+  }
+  std::string body = encode_all(in);
+  MessageBatch out;
+  std::string err;
+  REQUIRE_MESSAGE(decode_messages(body, 2, &out, &err), err);
+  // The second message's sec delta (0) at: its len, pri, flags, form.
+  size_t second = 1 + static_cast<uint8_t>(body[0]);
+  REQUIRE(body[second + 1 + 6 + 1] == 0);
+  std::string bumped = body;
+  bumped[second + 1 + 6 + 1] = 2;  // zigzag +1: one second past year 9999
+  CHECK_FALSE(decode_messages(bumped, 2, &out, &err));
+  CHECK(err.find("timestamp") != std::string::npos);
 }
 
 TEST_CASE("ferry compression: a stream of several batches, each decodable on arrival") {
@@ -484,7 +609,8 @@ TEST_CASE("ferry message lengths of one, two and three bytes, encoded in place, 
   }
   std::string body = "prefix";  // appended to, not replaced
   MessageEncoder enc;
-  for (size_t i = 0; i < in.size(); ++i) enc.append(in[i], &body);
+  StampBase base;
+  for (size_t i = 0; i < in.size(); ++i) enc.append(in[i], &base, &body);
   REQUIRE(body.starts_with("prefix"));
   std::string err;
   REQUIRE(decode_messages(std::string_view(body).substr(6), static_cast<uint32_t>(in.size()), &out, &err));
@@ -506,4 +632,119 @@ TEST_CASE("ferry compression: a batch whose compressed form is larger than one o
   std::string back;
   REQUIRE(dec.decompress(std::string_view(wire).substr(4), static_cast<uint32_t>(raw.size()), &back, &err));
   CHECK(back == raw);
+}
+
+namespace {
+
+// A dictionary trained on messages like fill_full()'s (other numbers than
+// the ones the tests compress).
+std::shared_ptr<const Dictionary> trained(size_t size, int seed) {
+  std::vector<std::string> samples;
+  MessageEncoder enc;
+  StampBase base;
+  LogMessage m;
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  for (int i = 0; i < 2000; ++i) {
+    fill_full(m, static_cast<int>(rng() % 100000) + 1000000);
+    std::string s;
+    enc.append(m, &base, &s);
+    samples.push_back(s);
+  }
+  std::string err;
+  std::string bytes = train_dictionary(samples, size, &err);
+  REQUIRE_MESSAGE(!bytes.empty(), err);
+  auto d = Dictionary::from_bytes(bytes, &err);
+  REQUIRE_MESSAGE(d, err);
+  return d;
+}
+
+// One batch through a sender and a receiver set up as the handshake
+// decided; the compressed size, or 0 when it did not come back whole.
+size_t through(const Dictionary* sender, const Dictionary* receiver, const std::string& raw) {
+  Hello h;
+  offer(&h, true, sender);
+  Welcome w;
+  w.features = welcome_features(h, true, receiver);
+  Compressor c;
+  c.use_dictionary(agreed_dictionary(w, true, sender));
+  Decompressor d(1 << 20);
+  d.use_dictionary(w.features & kFeatureZstdDict ? receiver : nullptr);
+  std::string wire, back, err;
+  REQUIRE(c.compress(raw, &wire, &err));
+  if (!d.decompress(wire, static_cast<uint32_t>(raw.size()), &back, &err) || back != raw) return 0;
+  return wire.size();
+}
+
+}  // namespace
+
+TEST_CASE("ferry dictionary: negotiation, and the first batch compresses better with it") {
+  auto dict = trained(8192, 1);
+  auto other = trained(4096, 2);
+  REQUIRE(dict->id() != 0);
+  REQUIRE(dict->id() != other->id());
+
+  // HELLO offers the id; the receiver accepts only its own.
+  Hello h;
+  offer(&h, true, dict.get());
+  CHECK(h.features == (kFeatureZstd | kFeatureZstdDict));
+  CHECK(h.dict_id == dict->id());
+  CHECK(welcome_features(h, true, dict.get()) == (kFeatureZstd | kFeatureZstdDict));
+  CHECK(welcome_features(h, true, other.get()) == kFeatureZstd);   // mismatched ids
+  CHECK(welcome_features(h, true, nullptr) == kFeatureZstd);       // receiver without one
+  CHECK(welcome_features(h, false, dict.get()) == 0);              // receiver takes no zstd
+  offer(&h, false, dict.get());
+  CHECK(h.features == 0);
+  CHECK(h.dict_id == 0);
+  offer(&h, true, nullptr);
+  CHECK(welcome_features(h, true, dict.get()) == kFeatureZstd);    // sender without one
+  Welcome w;
+  w.features = kFeatureZstd;
+  CHECK(agreed_dictionary(w, true, dict.get()) == nullptr);
+  w.features = kFeatureZstd | kFeatureZstdDict;
+  CHECK(agreed_dictionary(w, true, dict.get()) == dict.get());
+  CHECK(agreed_dictionary(w, false, dict.get()) == nullptr);
+
+  // Data: every combination arrives whole; with the same dictionary at both
+  // ends a first small batch is much smaller.
+  MessageBatch in;
+  for (int i = 0; i < 4; ++i) fill_full(in.add(), i);
+  std::string raw = encode_all(in);
+  size_t with = through(dict.get(), dict.get(), raw);
+  size_t without = through(nullptr, nullptr, raw);
+  CHECK(through(dict.get(), other.get(), raw) == without);
+  CHECK(through(dict.get(), nullptr, raw) == without);
+  CHECK(through(nullptr, dict.get(), raw) == without);
+  REQUIRE(with > 0);
+  CHECK(with * 2 < without);
+
+  // The stream keeps its dictionary across reset() (a new connection), and
+  // use_dictionary(nullptr) drops it.
+  Compressor c;
+  c.use_dictionary(dict.get());
+  std::string w1, w2, err;
+  REQUIRE(c.compress(raw, &w1, &err));
+  c.reset();
+  REQUIRE(c.compress(raw, &w2, &err));
+  CHECK(w1 == w2);
+  c.reset();
+  c.use_dictionary(nullptr);
+  std::string w3;
+  REQUIRE(c.compress(raw, &w3, &err));
+  CHECK(w3.size() == without);
+  // A receiver without the dictionary cannot read a stream that used it.
+  Decompressor d(1 << 20);
+  std::string back;
+  CHECK_FALSE(d.decompress(w1, static_cast<uint32_t>(raw.size()), &back, &err));
+}
+
+TEST_CASE("ferry dictionary: files that are not one are refused with a reason") {
+  std::string err;
+  CHECK_FALSE(Dictionary::from_bytes("just some text, no magic", &err));
+  CHECK(err.find("not a trained zstd dictionary") != std::string::npos);
+  CHECK_FALSE(Dictionary::from_bytes("", &err));
+  CHECK_FALSE(Dictionary::load("/nonexistent/dir/ferry.dict", &err));
+  CHECK(err.find("/nonexistent/dir/ferry.dict") != std::string::npos);
+  // Too few samples to train on.
+  CHECK(train_dictionary({"a", "b"}, 4096, &err).empty());
+  CHECK(err.find("more sample") != std::string::npos);
 }
