@@ -34,7 +34,7 @@ fuzz:
 	@cmake --build build-fuzz -j $(JOBS)
 
 fuzz-run: fuzz
-	@scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS)
+	@scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(JOBS)
 
 bench:
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DLOGFERRY_BENCH=ON -DLOGFERRY_TESTS=OFF >/dev/null

@@ -41,18 +41,22 @@ struct PendingAck {
   std::vector<std::pair<uint32_t, uint64_t>> marks;
 };
 
+// Sources also print `unacknowledged` (only they count it).
 std::string stats_line(const std::string& kind, const std::string& name, const Counters& c) {
   char buf[512];
-  snprintf(buf, sizeof(buf),
-           "%s %s in=%llu out=%llu dropped_queue_full=%llu truncated=%llu parse_errors=%llu filtered=%llu errors=%llu",
-           kind.c_str(), name.c_str(), static_cast<unsigned long long>(Counters::get(c.in)),
-           static_cast<unsigned long long>(Counters::get(c.out)),
-           static_cast<unsigned long long>(Counters::get(c.dropped_queue_full)),
-           static_cast<unsigned long long>(Counters::get(c.dropped_too_long)),
-           static_cast<unsigned long long>(Counters::get(c.parse_errors)),
-           static_cast<unsigned long long>(Counters::get(c.filtered)),
-           static_cast<unsigned long long>(Counters::get(c.errors)));
-  return buf;
+  int n = snprintf(buf, sizeof(buf),
+                   "%s %s in=%llu out=%llu dropped_queue_full=%llu truncated=%llu parse_errors=%llu filtered=%llu "
+                   "errors=%llu",
+                   kind.c_str(), name.c_str(), static_cast<unsigned long long>(Counters::get(c.in)),
+                   static_cast<unsigned long long>(Counters::get(c.out)),
+                   static_cast<unsigned long long>(Counters::get(c.dropped_queue_full)),
+                   static_cast<unsigned long long>(Counters::get(c.dropped_too_long)),
+                   static_cast<unsigned long long>(Counters::get(c.parse_errors)),
+                   static_cast<unsigned long long>(Counters::get(c.filtered)),
+                   static_cast<unsigned long long>(Counters::get(c.errors)));
+  std::string line(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof(buf)) - 1)));
+  if (kind == "source") line += " unacknowledged=" + std::to_string(Counters::get(c.unacknowledged));
+  return line;
 }
 }  // namespace
 
@@ -76,6 +80,9 @@ class Engine::Impl {
     bool flow_control = false;
     bool whole_batches = false;  // Source::keeps_batches_whole()
     bool paused = false;
+    // Set once the source marked a position: what is not acknowledged, it
+    // has again (see Impl::give_up_at_shutdown).  Read on the output thread.
+    std::atomic<bool> marks_positions{false};
     Batch* batch = nullptr;
     Timestamp now;
 
@@ -98,6 +105,7 @@ class Engine::Impl {
       batch->origin = this;
     }
     void mark_position(uint32_t stream, uint64_t position) override {
+      marks_positions.store(true, std::memory_order_relaxed);
       ensure_batch();
       auto& marks = batch->marks;
       if (!marks.empty() && marks.back().first == stream) marks.back().second = position;
@@ -329,9 +337,7 @@ class Engine::Impl {
         return;
       }
       if (must_wait(*b)) {
-        // Look again shortly; at shutdown give up after a while: the batch
-        // is not delivered (counted; a file source's position stays before
-        // it, so the next start reads it again).
+        // Look again shortly; at shutdown give up after a while.
         uint64_t now = uv_now(&out_loop_);
         if (blocked_since_ == 0) blocked_since_ = now;
         if (!(input_done && now - blocked_since_ >= kShutdownWaitMs)) {
@@ -344,10 +350,7 @@ class Engine::Impl {
           queue_.pop_front();
           queued_msgs_ -= b->messages.size();
         }
-        Counters::add(b->source_counters->dropped_queue_full, b->messages.size());
-        if (!b->messages.empty())
-          internal_log(4, "shutting down: " + std::to_string(b->messages.size()) +
-                              " messages were not delivered (a destination took nothing more)");
+        give_up_at_shutdown(*b);
         std::lock_guard<std::mutex> lock(mu_);
         free_.push_back(b);
         continue;
@@ -372,6 +375,33 @@ class Engine::Impl {
       }
       if (wake_input) uv_async_send(&in_async_);
     }
+  }
+
+  // Output thread, at shutdown: a batch a destination would not take.  A
+  // source that marks positions has its messages again, since their marks
+  // are never acknowledged (a file source's saved position stays before
+  // them, a ferry() sender sends them again): counted as unacknowledged.
+  // Any other source's are lost: dropped_queue_full.  Reported once per
+  // source by report_given_up().
+  void give_up_at_shutdown(const Batch& b) {
+    auto* rt = static_cast<SourceRuntime*>(b.origin);
+    uint64_t n = b.messages.size();
+    bool again = rt && rt->marks_positions.load(std::memory_order_relaxed);
+    Counters::add(again ? b.source_counters->unacknowledged : b.source_counters->dropped_queue_full, n);
+    if (rt) (again ? given_up_[rt].first : given_up_[rt].second) += n;
+  }
+
+  void report_given_up() {
+    for (const auto& [rt, counts] : given_up_) {
+      auto [again, lost] = counts;
+      std::string what = "shutting down: messages of source " + rt->name +
+                         " were not delivered (a destination took nothing more): ";
+      if (again)
+        internal_log(4, what + std::to_string(again) +
+                            " stay unacknowledged, so the source has them again (counted as unacknowledged)");
+      if (lost) internal_log(4, what + std::to_string(lost) + " are lost (counted as dropped_queue_full)");
+    }
+    given_up_.clear();
   }
 
   void route_batch(Batch& b) {
@@ -462,6 +492,7 @@ class Engine::Impl {
   void shutdown_output() {
     if (output_closed_) return;
     output_closed_ = true;
+    report_given_up();
     for (auto& ds : dests_)
       for (auto& d : ds) {
         d->flush();
@@ -575,6 +606,9 @@ class Engine::Impl {
   std::vector<std::pair<std::string, Counters*>> filter_stats_;
   std::vector<Destination*> dirty_;
   uint64_t batch_seq_ = 0;                // output thread: batches routed so far
+  // Output thread: per source, the messages give_up_at_shutdown() counted
+  // (unacknowledged, lost).
+  std::unordered_map<const SourceRuntime*, std::pair<uint64_t, uint64_t>> given_up_;
   uint64_t blocked_since_ = 0;            // output thread: when the front batch began to wait (0: not)
   std::vector<std::vector<const Destination*>> reachable_;  // per source block: destinations its paths reach
   std::deque<PendingAck> pending_acks_;   // output thread: routed, not yet taken by all

@@ -29,6 +29,10 @@ struct Counters {
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> filtered{0};
   std::atomic<uint64_t> errors{0};
+  // Sources: messages given up at shutdown that stay unacknowledged, so the
+  // source has them again (a file is read from before them at the next
+  // start; a ferry() sender sends them again).  Not lost: not dropped.
+  std::atomic<uint64_t> unacknowledged{0};
 
   static void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
   static uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
@@ -144,6 +148,9 @@ class Destination {
   // Also set before open(): the engine's table of origin streams, for
   // destinations that forward messages by origin (ferry()).
   OriginTable* origins = nullptr;
+  // Set by a disk buffer that wraps this destination: what this one does
+  // not take (e.g. gives up at shutdown) stays in the buffer, not lost.
+  bool backed_by_disk_buffer = false;
 
   // A destination that wraps another (disk-buffer()) hands on everything
   // the engine set above, so that a field added here reaches both.

@@ -535,6 +535,7 @@ class BufferedDestination : public Destination {
 std::unique_ptr<Destination> make_buffered_destination(const DiskBufferConfig& c, const std::string& name,
                                                        std::unique_ptr<Destination> inner) {
   if (!c.enabled) return inner;
+  inner->backed_by_disk_buffer = true;
   return std::make_unique<BufferedDestination>(c, name, std::move(inner));
 }
 

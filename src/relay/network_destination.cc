@@ -431,16 +431,18 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   }
 
   // Shutdown could not send everything: count what is left and stop.
+  // Behind a disk buffer none of it is lost (it is not taken, so it stays
+  // in the buffer): not counted as dropped, and said so.
   void give_up(const std::string& reason) {
     if (done_) return;
     uint64_t pending = pending_msgs_;
     uint64_t inflight = 0;
     for (const auto& l : links_)
       if (l->writing() && l->conn()->tcp()) inflight += l->conn()->write_msgs();
-    if (pending) Counters::add(counters.dropped_queue_full, pending);
+    if (pending && !backed_by_disk_buffer) Counters::add(counters.dropped_queue_full, pending);
     if (inflight) {
       Counters::add(counters.errors, inflight);
-      lost_total_ += inflight;
+      if (!backed_by_disk_buffer) lost_total_ += inflight;
     }
     // What shutdown could not send never left: it is not taken, so a file
     // source's saved position stays before it and the next start sends it.
@@ -451,7 +453,9 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
     pending_msgs_ = 0;
     std::string text = "shutting down with " + std::to_string(pending) + " messages not sent";
     if (inflight) text += " and " + std::to_string(inflight) + " partly written";
-    report(4, text + " (" + reason + ")");
+    text += " (" + reason + ")";
+    if (backed_by_disk_buffer) text += "; they stay in the disk buffer and are sent after the next start";
+    report(4, text);
     finish_close();
   }
 

@@ -203,7 +203,9 @@ class ScaleTest(fl.FileTest):
         conf = fl.conf_text(fl.wildcard(self.logs, "*.log", "follow-freq(1)"), self.out,
                             extra_dest=dest, log_extra="destination(slow); ")
         lf = self.lf(conf)
-        time.sleep(2)  # connection refused, retried every second
+        # The connection was refused (it is retried every second).
+        h.wait_until(lambda: f"cannot connect to 127.0.0.1:{port}" in lf.stderr_text(), what="a refused connection",
+                     proc=lf.proc)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))

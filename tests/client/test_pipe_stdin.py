@@ -87,9 +87,8 @@ class PipeStdinTest(h.ServerTest):
         self._procs.append(lf)
         with open(lf.conf_path, "w", encoding="utf-8") as f:
             f.write(conf)
-        lf._err = open(lf.err_path, "wb")
         lf.proc = subprocess.Popen([h.LOGFERRY, "run", "-f", lf.conf_path], stdin=stdin, stdout=subprocess.DEVNULL,
-                                   stderr=lf._err, cwd=self.dir, env=dict(os.environ, TZ="UTC"),
+                                   stderr=lf.open_stderr(lf.err_path), cwd=self.dir, env=dict(os.environ, TZ="UTC"),
                                    preexec_fn=h._die_with_parent)
         return lf
 

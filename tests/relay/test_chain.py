@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client"))
 import test_file_lib as fl  # noqa: E402
 from test_file_lib import h  # noqa: E402
-from test_ferry import SanitizerChecks, Writer, relay_conf, sender_conf, server_conf  # noqa: E402
+from test_ferry import Writer, relay_conf, sender_conf, server_conf  # noqa: E402
 
 FULL = os.environ.get("LOGFERRY_CHAIN_FULL") == "1"
 LINES = 500000 if FULL else 20000          # per client
@@ -49,7 +49,7 @@ def stored_counts(path):
     return counts
 
 
-class ChainTest(SanitizerChecks, h.ServerTest):
+class ChainTest(h.ServerTest):
 
     def lf(self, name, conf):
         lf = fl.FileLogferry(self.dir, self.path(name + "-state"), name)

@@ -233,6 +233,15 @@ def parse_stats(text):
     return out
 
 
+# What a sanitizer writes when it finds something.  UBSan goes on after a
+# report and the exit status stays 0, so only the stderr tells.
+SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer")
+
+# Every Logferry started since the current test began (ServerTest.tearDown
+# kills them and scans their stderr).
+_started = []
+
+
 def _die_with_parent():
     """preexec_fn: the kernel SIGKILLs logferry if the test process dies
     without cleaning up (e.g. a ctest timeout)."""
@@ -256,6 +265,31 @@ class Logferry:
         self.stats = None
         self.returncode = None
         self.stderr = ""
+        self.err_paths = []  # every stderr file of every run, for sanitizer_reports()
+
+    def open_stderr(self, path):
+        """Opens the stderr file of a new run at `path` (the caller starts
+        the process with it); registers this logferry for the sanitizer
+        scan at the end of the test."""
+        self.err_path = path
+        if path not in self.err_paths:
+            self.err_paths.append(path)
+        if self not in _started:
+            _started.append(self)
+        self._err = open(path, "wb")
+        return self._err
+
+    def sanitizer_reports(self):
+        """The sanitizer reports in the stderr of every run of this
+        logferry: one excerpt per report found."""
+        found = []
+        for path in self.err_paths:
+            text = (read_bytes(path) or b"").decode("utf-8", "replace")
+            for marker in SANITIZER_MARKERS:
+                i = text.find(marker)
+                if i >= 0:
+                    found.append(f"--- {os.path.basename(path)}:\n{text[max(0, i - 300):i + 4000]}")
+        return found
 
     def start(self, make_conf, nports=1, unix_paths=(), kinds=None, tries=3):
         """Writes make_conf(ports) (ports: nports fresh loopback ports) and
@@ -271,9 +305,8 @@ class Logferry:
             conf = make_conf(self.ports)
             with open(self.conf_path, "w", encoding="utf-8") as f:
                 f.write(conf)
-            self._err = open(self.err_path, "wb")
             self.proc = subprocess.Popen([LOGFERRY, "run", "-f", self.conf_path], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=self._err, cwd=self.workdir,
+                                         stdout=subprocess.DEVNULL, stderr=self.open_stderr(self.err_path), cwd=self.workdir,
                                          env=dict(os.environ, TZ="UTC"), preexec_fn=_die_with_parent)
             deadline = time.monotonic() + START_TIMEOUT
             while True:
@@ -394,7 +427,9 @@ def source_totals(stats, prefix=""):
 # Test cases
 
 class ServerTest(unittest.TestCase):
-    """Gives each test a temp dir and stops every logferry it started."""
+    """Gives each test a temp dir, stops every logferry it started and fails
+    the test when one of them wrote a sanitizer report (the exit status of
+    an ASan+UBSan build does not tell: UBSan goes on after a report)."""
 
     maxDiff = None
 
@@ -402,11 +437,19 @@ class ServerTest(unittest.TestCase):
         self._tmp = tempfile.TemporaryDirectory(prefix="lf-server-")
         self.dir = self._tmp.name
         self._procs = []
+        _started.clear()
 
     def tearDown(self):
-        for lf in self._procs:
-            lf.kill()
-        self._tmp.cleanup()
+        try:
+            started = self._procs + [lf for lf in _started if lf not in self._procs]
+            for lf in started:
+                lf.kill()
+            reports = [r for lf in started for r in lf.sanitizer_reports()]
+            if reports:
+                self.fail("sanitizer report in logferry's stderr:\n" + "\n".join(reports))
+        finally:
+            _started.clear()
+            self._tmp.cleanup()
 
     def logferry(self, make_conf, nports=1, unix_paths=(), kinds=None, name="lf"):
         lf = Logferry(self.dir, name)
@@ -522,18 +565,52 @@ class SteadySender:
 KNOWN_BUG = "test_known_bug_"
 
 
+def _take_shard(args):
+    """Removes "--shard I/N" from args; returns (I, N), (1, 1) without it."""
+    if "--shard" not in args:
+        return 1, 1
+    k = args.index("--shard")
+    try:
+        i, n = (int(x) for x in args[k + 1].split("/"))
+    except (IndexError, ValueError):
+        sys.exit("--shard takes I/N, e.g. --shard 2/3")
+    if not 1 <= i <= n:
+        sys.exit(f"--shard {i}/{n}: I must be from 1 to N")
+    del args[k:k + 2]
+    return i, n
+
+
+class _TimedResult(unittest.TextTestResult):
+    """Prints how long each test took, after its verdict (to find the
+    slow ones: ctest shows only the script's total)."""
+
+    def startTest(self, test):
+        self._started_at = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        if self.showAll:
+            self.stream.writeln(f"    ({time.monotonic() - self._started_at:.1f} s)")
+        super().stopTest(test)
+
+
 def main(requires=()):
-    """usage: SCRIPT LOGFERRY [--known-bugs] [unittest args]
+    """usage: SCRIPT LOGFERRY [--known-bugs] [--shard I/N] [unittest args]
 
     `requires`: client programs the tests run; when one is missing the
     script exits 77 (ctest reports it as skipped).
 
     Tests named test_known_bug_* reproduce bugs logferry has today: they are
     left out of the default run (which must pass) and run alone, expected to
-    fail until the bug is fixed, with --known-bugs."""
+    fail until the bug is fixed, with --known-bugs.
+
+    --shard I/N runs the I-th of N parts of the tests: every N-th test in the
+    loader's order (class, then name), starting at the I-th.  CMake registers
+    a long script as N ctest entries (logferry_sharded_test) so that ctest -j
+    runs its parts side by side; together they run every test once."""
     global LOGFERRY
     if len(sys.argv) < 2:
-        sys.exit(f"usage: {sys.argv[0]} LOGFERRY_BINARY [--known-bugs] [unittest args]")
+        sys.exit(f"usage: {sys.argv[0]} LOGFERRY_BINARY [--known-bugs] [--shard I/N] [unittest args]")
     LOGFERRY = os.path.abspath(sys.argv[1])
     if not os.access(LOGFERRY, os.X_OK):
         sys.exit(f"{LOGFERRY} is not executable")
@@ -545,19 +622,24 @@ def main(requires=()):
     args = sys.argv[2:]
     known_bugs = "--known-bugs" in args
     args = [a for a in args if a != "--known-bugs"]
+    shard, shards = _take_shard(args)
     sys.stdout.reconfigure(line_buffering=True)
     main_module = sys.modules["__main__"]
     if args:  # explicit test names or unittest options
-        unittest.main(module=main_module, argv=[sys.argv[0]] + args, verbosity=2)
+        unittest.main(module=main_module, argv=[sys.argv[0]] + args,
+                      testRunner=unittest.TextTestRunner(verbosity=2, resultclass=_TimedResult, stream=sys.stdout))
         return
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for test in _iter_tests(loader.loadTestsFromModule(main_module)):
-        if test._testMethodName.startswith(KNOWN_BUG) == known_bugs:
-            suite.addTest(test)
+    selected = [t for t in _iter_tests(loader.loadTestsFromModule(main_module))
+                if t._testMethodName.startswith(KNOWN_BUG) == known_bugs]
+    for test in selected[shard - 1::shards]:
+        suite.addTest(test)
     if known_bugs:
         print(f"Running {suite.countTestCases()} known-bug tests; each FAILS while its bug is present.")
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    if shards > 1:
+        print(f"shard {shard}/{shards}: {suite.countTestCases()} of {len(selected)} tests")
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=_TimedResult).run(suite)
     if suite.countTestCases() == 0:
         print("no tests selected")
     sys.exit(0 if result.wasSuccessful() else 1)

@@ -134,9 +134,11 @@ class ShutdownTest(h.ServerTest):
         self.assertEqual(h.read_lines(self.out), ["only one"])
         self.assertEqual(list(stats["destination"]), ["d#0"])
         self.assertEqual(len(stats["source"]), 1)
-        for c in list(stats["source"].values()) + list(stats["destination"].values()):
-            self.assertEqual(sorted(c), sorted(["in", "out", "dropped_queue_full", "truncated", "parse_errors",
-                                                "filtered", "errors"]))
+        common = ["in", "out", "dropped_queue_full", "truncated", "parse_errors", "filtered", "errors"]
+        for c in stats["source"].values():
+            self.assertEqual(sorted(c), sorted(common + ["unacknowledged"]))
+        for c in stats["destination"].values():
+            self.assertEqual(sorted(c), sorted(common))
         self.assertEqual(h.source_totals(stats)["in"], 1)
 
 
