@@ -407,6 +407,11 @@ class KafkaTest(h.ServerTest):
         h.wait_until(lambda: h.tcp_listening(port), what="the server to listen", proc=server.proc)
         client = start("client", client_conf)
         self.kafka.wait_count("ferried", 100, server)
+        # In Kafka is not yet confirmed: the delivery reports must be in too
+        # (counted as out), else taking the brokers away leaves the A lines
+        # unconfirmed, and they are rightly sent again.
+        h.wait_until(lambda: server.snapshot_stats()["destination"]["d#0"]["out"] >= 100, KAFKA_WAIT,
+                     "Kafka to confirm the A lines", proc=server.proc)
 
         # Brokers away: the server takes the next lines from the client but
         # cannot get them confirmed; stopped so, it gives them up unacknowledged.
