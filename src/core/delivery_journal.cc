@@ -17,6 +17,20 @@ constexpr const char* kMagic = "logferry-journal 1";
 constexpr size_t kMaxNoted = 1024;  // lengths kept per file between commits
 }
 
+bool write_all(int fd, std::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 bool write_file_durably(const std::string& path, const std::string& text, std::string* error) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -24,16 +38,10 @@ bool write_file_durably(const std::string& path, const std::string& text, std::s
     *error = "cannot write " + tmp + ": " + strerror(errno);
     return false;
   }
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *error = "cannot write " + tmp + ": " + strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd, text)) {
+    *error = "cannot write " + tmp + ": " + strerror(errno);
+    ::close(fd);
+    return false;
   }
   if (fsync(fd) != 0 || ::close(fd) != 0) {
     *error = "cannot sync " + tmp + ": " + strerror(errno);

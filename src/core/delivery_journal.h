@@ -21,8 +21,13 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace logferry {
+
+// Writes all of `data` to `fd` (again after EINTR and short writes).  False
+// with errno set when a write fails.
+bool write_all(int fd, std::string_view data);
 
 // Writes `text` to `path` so that a crash leaves the old file or the whole
 // new one: a temporary file, fsynced, renamed over, and the directory

@@ -23,6 +23,7 @@ constexpr size_t kBatchSize = 512;  // messages per hand-off
 // At shutdown, how long batches may wait for a destination that takes
 // nothing (e.g. its server is away) before they are given up.
 constexpr uint64_t kShutdownWaitMs = 10000;
+constexpr uint64_t kJournalRetryMs = 1000;  // a failed journal commit is tried again after this
 
 // Messages from one source, on their way to the output thread.
 struct Batch {
@@ -105,7 +106,7 @@ class Engine::Impl {
       batch->origin = this;
     }
     void mark_position(uint32_t stream, uint64_t position) override {
-      marks_positions.store(true, std::memory_order_relaxed);
+      if (!marks_positions.load(std::memory_order_relaxed)) marks_positions.store(true, std::memory_order_relaxed);
       ensure_batch();
       auto& marks = batch->marks;
       if (!marks.empty() && marks.back().first == stream) marks.back().second = position;
@@ -251,6 +252,10 @@ class Engine::Impl {
     if (!ok) {
       if (!journal_failed_) internal_log(3, "cannot commit the delivery journal: " + error);
       journal_failed_ = true;
+      // Tried again in a while even if nothing new is acknowledged: the
+      // senders wait for these ACKs (a full window sends nothing new).
+      uv_timer_start(&journal_retry_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->retry_journal(); },
+                     kJournalRetryMs, 0);
     } else {
       if (journal_failed_) internal_log(5, "the delivery journal is written again");
       journal_failed_ = false;
@@ -259,6 +264,10 @@ class Engine::Impl {
     std::vector<PendingAck> held;
     held.swap(held_acks_);
     dispatch_acks(held);
+  }
+
+  void retry_journal() {
+    if (!journal_writer_->running() && journal_->dirty()) journal_writer_->start(acked_flush_);
   }
 
   void tell_journal_committed() {
@@ -591,6 +600,7 @@ class Engine::Impl {
   uv_async_t in_async_{}, out_async_{}, stop_async_{};
   uv_signal_t sigterm_{}, sigint_{}, sigusr1_{}, sighup_{};
   uv_timer_t out_timer_{}, stats_timer_{}, ack_timer_{}, retry_timer_{};
+  uv_timer_t journal_retry_{};  // input loop: a failed journal commit is tried again
   bool stats_timer_started_ = false;
   std::thread out_thread_;
   std::string hostname_;
@@ -744,7 +754,10 @@ int Engine::Impl::run() {
   uv_timer_init(&out_loop_, &out_timer_);
   uv_timer_init(&out_loop_, &ack_timer_);
   uv_timer_init(&out_loop_, &retry_timer_);
+  uv_timer_init(&in_loop_, &journal_retry_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&journal_retry_));  // never what keeps the loop running
   in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = ack_timer_.data = retry_timer_.data = this;
+  journal_retry_.data = this;
 
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_}) {
     uv_signal_init(&in_loop_, sig);
@@ -791,6 +804,8 @@ int Engine::Impl::run() {
     for (auto& s : sources_) s->source->drained();
   }
   print_stats();
+  uv_close(reinterpret_cast<uv_handle_t*>(&journal_retry_), nullptr);
+  uv_run(&in_loop_, UV_RUN_NOWAIT);
   uv_loop_close(&in_loop_);
   uv_loop_close(&out_loop_);
   {

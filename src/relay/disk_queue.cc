@@ -1,5 +1,7 @@
 #include "relay/disk_queue.h"
 
+#include "core/delivery_journal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -326,17 +328,11 @@ bool DiskQueue::write_out(std::string* error) {
   if (wbuf_.empty()) return true;
   Segment& seg = segments_.back();
   std::string path = segment_path(opt_.dir, seg.number);
-  size_t done = 0;
-  while (done < wbuf_.size()) {
-    ssize_t w = ::write(write_fd_, wbuf_.data() + done, wbuf_.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      *error = errno_text("cannot write", path);
-      // A partial write would leave a broken record in the middle: cut it.
-      if (done > 0 && ftruncate(write_fd_, static_cast<off_t>(seg.bytes)) != 0) *error += " (and cannot cut it back)";
-      return false;
-    }
-    done += static_cast<size_t>(w);
+  if (!write_all(write_fd_, wbuf_)) {
+    *error = errno_text("cannot write", path);
+    // A partial write would leave a broken record in the middle: cut it.
+    if (ftruncate(write_fd_, static_cast<off_t>(seg.bytes)) != 0) *error += " (and cannot cut it back)";
+    return false;
   }
   if (opt_.sync && !opt_.caller_syncs_data && fdatasync(write_fd_) != 0) {
     *error = errno_text("cannot sync", path);

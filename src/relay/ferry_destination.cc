@@ -219,9 +219,6 @@ class FerryDestination : public Destination, private LinkEvents {
     return std::max<size_t>(1, std::min<size_t>(cfg_.window, se.welcome.window));
   }
 
-  // The stream of a message: its origin's, or its source block's when it
-  // started here.  (A relay serves few origins per destination; a map
-  // would pay off only with many.)
   // The stream of a message: its origin's (a forwarded message) or its
   // source block's.  Looked up by number; the origin's identity is copied
   // out of the shared table only when a stream is created, not per message.
@@ -283,10 +280,15 @@ class FerryDestination : public Destination, private LinkEvents {
       return true;
     }
     s.skip.erase(it);
+    report_skipped_in_all(s);
+    return false;
+  }
+
+  // Once no file content is left to check: how many lines were skipped.
+  void report_skipped_in_all(const Stream& s) {
     if (s.skip.empty() && s.skipped > 0)
       report(5, "stream " + s.name + ": " + std::to_string(s.skipped) +
                     " lines read again after a restart were not sent again: the receiver had stored them");
-    return false;
   }
 
   // A batch's reach into file content `life` extends to `end` (a batch
@@ -353,8 +355,7 @@ class FerryDestination : public Destination, private LinkEvents {
     report(5, "stream " + s.name + ": resuming after a restart; the receiver has its batches through " +
                   std::to_string(hwm) + "; " + std::to_string(s.skipped - before) +
                   " lines read again so far were not sent again (it stored them)");
-    if (s.skip.empty() && s.skipped > 0)
-      report(5, "stream " + s.name + ": " + std::to_string(s.skipped) + " lines skipped in all");
+    report_skipped_in_all(s);
   }
 
   // Records the batches about to go out in the sent log (before they do).

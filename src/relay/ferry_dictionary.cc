@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "core/option_reader.h"
 #include "relay/ferry_codec.h"
@@ -23,10 +22,14 @@ std::shared_ptr<const Dictionary> Dictionary::load(const std::string& path, std:
     *error = "cannot read the dictionary " + path + ": " + strerror(errno);
     return nullptr;
   }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  // At most one byte more than a dictionary may have: a path to something
+  // endless (/dev/zero, a FIFO that keeps giving) is refused, not read on.
+  std::string bytes;
+  char chunk[65536];
+  while (bytes.size() <= kMaxDictionaryBytes && in.read(chunk, sizeof(chunk)).gcount() > 0)
+    bytes.append(chunk, static_cast<size_t>(in.gcount()));
   std::string why;
-  auto d = from_bytes(std::move(bytes).str(), &why);
+  auto d = from_bytes(std::move(bytes), &why);
   if (!d) *error = path + " " + why;
   return d;
 }

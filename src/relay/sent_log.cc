@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/delivery_journal.h"
+#include "core/text.h"
 
 namespace logferry {
 
@@ -21,17 +22,6 @@ constexpr size_t kMaxReachesPerLine = 1024;   // a folded record is cut into lin
 constexpr size_t kMaxRecentOnLoad = 1 << 16;  // batches per stream kept from the file
 constexpr uint64_t kMinRewriteBytes = 1 << 20;
 constexpr uint64_t kMaxFileBytes = 256ull << 20;  // larger: not ours to read whole; start over
-
-std::string hex_of(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() * 2);
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
 
 bool unhex(std::string_view h, std::string* out) {
   if (h.size() % 2 != 0 || h.size() > 1024) return false;
@@ -133,7 +123,7 @@ void SentLog::append_batch(std::string* out, const std::string& stream, uint64_t
                            const std::vector<Reach>& reaches) {
   char num[48];
   *out += "b ";
-  *out += hex_of(stream);
+  *out += hex_bytes(stream);
   snprintf(num, sizeof(num), " %llu", static_cast<unsigned long long>(seq));
   *out += num;
   for (const Reach& r : reaches) {
@@ -180,7 +170,7 @@ SentLog::Stored SentLog::resume(const std::string& stream, uint64_t hwm) {
     s.recent.clear();
     char line[64];
     snprintf(line, sizeof(line), " %llu\n", static_cast<unsigned long long>(hwm));
-    pending_ += "v " + hex_of(stream) + line;
+    pending_ += "v " + hex_bytes(stream) + line;
   }
   for (const auto& [life, v] : s.folded) out[life] = v.first;
   return out;
@@ -194,7 +184,7 @@ void SentLog::void_above(const std::string& stream, uint64_t seq) {
                recent.end());
   char line[64];
   snprintf(line, sizeof(line), " %llu\n", static_cast<unsigned long long>(seq));
-  pending_ += "v " + hex_of(stream) + line;
+  pending_ += "v " + hex_bytes(stream) + line;
 }
 
 void SentLog::acknowledged(const std::string& stream, uint64_t seq) {
@@ -209,16 +199,10 @@ bool SentLog::write_pending(std::string* error) {
     *error = "the sent log " + path_ + " is not open";
     return false;
   }
-  size_t done = 0;
-  while (done < pending_.size()) {
-    ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *error = "cannot write " + path_ + ": " + strerror(errno);
-      pending_.clear();
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd_, pending_)) {
+    *error = "cannot write " + path_ + ": " + strerror(errno);
+    pending_.clear();
+    return false;
   }
   file_bytes_ += pending_.size();
   pending_.clear();

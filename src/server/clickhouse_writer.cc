@@ -361,10 +361,16 @@ class ClickhouseWriter : public SqlWriter {
     Request r = request_;
     request_ = Request::kNone;
     if (dead_) return;
+    // libcurl keeps the connection after an answer; a request on a kept
+    // connection that dies is sent again on a new one, silently, and what
+    // is reported is that attempt's (e.g. "Couldn't connect", 0 bytes
+    // sent) although the first may have delivered the whole insert.
+    bool on_kept_connection = connection_kept_;
+    connection_kept_ = result == CURLE_OK;
     if (result != CURLE_OK) {
       curl_off_t sent = 0;
       curl_->curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &sent);
-      bool unknown = r == Request::kInsert && static_cast<size_t>(sent) == body_.size();
+      bool unknown = r == Request::kInsert && (static_cast<size_t>(sent) == body_.size() || on_kept_connection);
       std::string why = curl_->curl_easy_strerror(result);
       if (unknown)
         why += "; the server did not answer the insert of the last " + std::to_string(batch_rows_) +
@@ -456,6 +462,7 @@ class ClickhouseWriter : public SqlWriter {
   std::vector<SocketWatch*> watches_;
   size_t handles_ = 0;  // our uv handles not closed yet
   bool dead_ = false;
+  bool connection_kept_ = false;  // the last request was answered: libcurl kept its connection
   bool failing_ = false;
 
   Request request_ = Request::kNone;

@@ -202,6 +202,32 @@ class FerryTest(h.ServerTest):
         self.check(6000)
         self.assertEqual(stats["destination"]["d_ferry#0"]["dropped_queue_full"], 0, stats)
 
+    def test_failed_journal_commit_is_tried_again(self):
+        """The server cannot write its delivery journal for a while
+        (PERSIST-DIR/journal.tmp made a directory), so it acknowledges
+        nothing; once it can again, the commit is tried again by itself -
+        the client, whose lines all arrived, sends nothing new that would
+        set it off - and the client hears its ACKs."""
+        server = self.server()
+        client = self.client()
+        self.write_all(1000, 5000)
+        blocker = h.block_journal(self.path("server-state"))
+        with open(self.input, "a", encoding="ascii") as f:
+            f.write("".join(f"L{i:08d} {'x' * 40}\n" for i in range(1000, 1500)))
+        self.wait_all(1500)
+        h.wait_until(lambda: "cannot commit the delivery journal" in server.stderr_text(),
+                     what="the journal failing", proc=server.proc)
+        def acked():
+            return client.snapshot_stats(dests=("d_ferry#0",))["destination"]["d_ferry#0"]["out"]
+        self.assertLess(acked(), 1500, "nothing acknowledged while the journal fails")
+        os.rmdir(blocker)
+        h.wait_until(lambda: acked() >= 1500, 30, lambda: f"every line acknowledged (have {acked()})",
+                     proc=client.proc)
+        self.assertIn("the delivery journal is written again", server.stderr_text())
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.check(1500)
+
     def test_client_restart_no_repeats(self):
         """The client stopped and started again mid-load: its saved position
         covers only acknowledged lines; nothing lost, nothing repeated."""

@@ -34,6 +34,22 @@ STOP_TIMEOUT = 20.0
 # ---------------------------------------------------------------------------
 # Polling
 
+def block_journal(persist_dir):
+    """Makes PERSIST-DIR/journal.tmp a directory (once no journal write is in
+    progress), so that logferry's delivery journal cannot be committed;
+    returns its path: os.rmdir() it to let commits succeed again."""
+    blocker = os.path.join(persist_dir, "journal.tmp")
+
+    def block():
+        try:
+            os.mkdir(blocker)
+            return True
+        except FileExistsError:  # a journal write in progress
+            return False
+    wait_until(block, what="journal.tmp made a directory")
+    return blocker
+
+
 def wait_until(pred, timeout=WAIT_TIMEOUT, what="condition", interval=0.01, proc=None):
     """Polls pred() until it returns a truthy value (returned) or the deadline
     passes (AssertionError naming `what`, a string or a function giving one).  With `proc`, also fails at once

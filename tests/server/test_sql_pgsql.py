@@ -555,15 +555,7 @@ class PgsqlTest(h.ServerTest):
         server, start_server, client, state = self.ferry_pair()
         writer = self.start_writer(total, 3000)
         self.wait_rows(1000, server)
-        blocker = os.path.join(state, "journal.tmp")
-
-        def block():
-            try:
-                os.mkdir(blocker)
-                return True
-            except FileExistsError:  # a journal write in progress
-                return False
-        h.wait_until(block, what="journal.tmp made a directory")
+        blocker = h.block_journal(state)
         # The first journal commit that fails holds the marks of batches
         # whose rows are committed: from then on, what is committed is not
         # acknowledged.

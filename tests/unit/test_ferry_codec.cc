@@ -744,6 +744,9 @@ TEST_CASE("ferry dictionary: files that are not one are refused with a reason") 
   CHECK_FALSE(Dictionary::from_bytes("", &err));
   CHECK_FALSE(Dictionary::load("/nonexistent/dir/ferry.dict", &err));
   CHECK(err.find("/nonexistent/dir/ferry.dict") != std::string::npos);
+  // Something endless is refused after the most a dictionary may hold.
+  CHECK_FALSE(Dictionary::load("/dev/zero", &err));
+  CHECK(err.find("larger than") != std::string::npos);
   // Too few samples to train on.
   CHECK(train_dictionary({"a", "b"}, 4096, &err).empty());
   CHECK(err.find("more sample") != std::string::npos);
