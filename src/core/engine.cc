@@ -319,6 +319,24 @@ class Engine::Impl {
       uv_timer_start(&ack_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->check_acks(); }, 100, 0);
   }
 
+  // Output thread: a destination took more or accepts again
+  // (Destination::progressed).  Looked at in the loop's next turn, not
+  // from within the destination's call: acknowledgements go on to the
+  // input thread, and batches waiting for that destination are routed.
+  void schedule_progress() {
+    if (output_closed_ || uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_timer_))) return;
+    uv_timer_start(&progress_timer_, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_progress(); }, 0, 0);
+  }
+
+  void on_progress() {
+    if (output_closed_) return;
+    check_acks();
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
+      uv_timer_stop(&retry_timer_);
+      on_output_wakeup();
+    }
+  }
+
   // Output thread: routes every queued batch through the log paths.
   // Whether a batch must wait: its source is flow-controlled and a
   // destination it reaches is not accepting.
@@ -511,6 +529,7 @@ class Engine::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&out_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ack_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&progress_timer_), nullptr);
   }
 
   // SIGHUP: the config is read again; a valid one replaces the running
@@ -600,6 +619,7 @@ class Engine::Impl {
   uv_async_t in_async_{}, out_async_{}, stop_async_{};
   uv_signal_t sigterm_{}, sigint_{}, sigusr1_{}, sighup_{};
   uv_timer_t out_timer_{}, stats_timer_{}, ack_timer_{}, retry_timer_{};
+  uv_timer_t progress_timer_{};  // output thread: Destination::progressed() was called
   uv_timer_t journal_retry_{};  // input loop: a failed journal commit is tried again
   bool stats_timer_started_ = false;
   std::thread out_thread_;
@@ -709,6 +729,7 @@ bool Engine::Impl::start() {
       d->internal_log = [this](int severity, const std::string& text) { internal_log(severity, text); };
       d->persist_dir = cfg_->options.persist_dir;
       d->origins = &origins_;
+      d->progressed = [this] { schedule_progress(); };
       for (const auto& s : cfg_->sources) d->source_names.push_back(s.name);
       std::string err;
       if (!d->open(&out_loop_, &err)) {
@@ -754,10 +775,11 @@ int Engine::Impl::run() {
   uv_timer_init(&out_loop_, &out_timer_);
   uv_timer_init(&out_loop_, &ack_timer_);
   uv_timer_init(&out_loop_, &retry_timer_);
+  uv_timer_init(&out_loop_, &progress_timer_);
   uv_timer_init(&in_loop_, &journal_retry_);
   uv_unref(reinterpret_cast<uv_handle_t*>(&journal_retry_));  // never what keeps the loop running
   in_async_.data = stop_async_.data = out_async_.data = out_timer_.data = ack_timer_.data = retry_timer_.data = this;
-  journal_retry_.data = this;
+  journal_retry_.data = progress_timer_.data = this;
 
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sigusr1_, &sighup_}) {
     uv_signal_init(&in_loop_, sig);

@@ -615,13 +615,16 @@ class FerryDestination : public Destination, private LinkEvents {
 
   void acknowledge(Stream& s, uint64_t seq) {
     if (!s.origin && sent_log_open_) sent_log_.acknowledged(s.name, seq);
+    bool popped = false;
     while (!s.batches.empty() && s.batches.front().seq != 0 && s.batches.front().seq <= seq &&
            !(s.open_batch && s.batches.size() == 1)) {
       Counters::add(counters.out, s.batches.front().count);
       acked_total_ += s.batches.front().count;
       s.batches.pop_front();
       if (s.sent > 0) --s.sent;
+      popped = true;
     }
+    if (popped) progressed();
     if (dropping_ && accepting()) {
       dropping_ = false;
       report(5, "the receiver acknowledges again; messages are queued again");

@@ -261,6 +261,7 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   // down.
   void after_write(ServerLink& l) {
     marks_.release(taken_offset());
+    progressed();
     if (dropping_ && !over_cap()) {
       report(5, l.peer() + " takes messages again; " + std::to_string(dropped_episode_) + " were dropped meanwhile");
       dropping_ = false;
