@@ -4,6 +4,7 @@
 #include "core/journal_writer.h"
 #include "core/origin_table.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 #include <uv.h>
@@ -806,7 +807,10 @@ int Engine::Impl::run() {
     for (auto& ds : self->dests_)
       for (auto& d : ds) d->tick();
   }, 1000, 1000);
-  out_thread_ = std::thread([this] { uv_run(&out_loop_, UV_RUN_DEFAULT); });
+  out_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lf-output");  // tells the threads apart in top -H, perf
+    uv_run(&out_loop_, UV_RUN_DEFAULT);
+  });
   if (!ok) stop_input();
   uv_run(&in_loop_, UV_RUN_DEFAULT);
   out_thread_.join();

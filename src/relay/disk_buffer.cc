@@ -127,6 +127,13 @@ class BufferedDestination : public Destination {
     o.messages_in = buffer_record::messages_in;
     if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
     pass_engine_settings_to(inner_.get());
+    // The inner destination's progress is the buffer's cue to pump again
+    // (in the loop's next turn: not from within the inner's own call).
+    inner_->progressed = [this] {
+      if (timer_open_ && !closing_)
+        uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<BufferedDestination*>(t->data)->on_timer(); }, 0,
+                       uv_timer_get_repeat(&timer_));
+    };
     if (!inner_->open(loop, error)) return false;
     loop_ = loop;
     uv_timer_init(loop_, &timer_);
@@ -334,6 +341,7 @@ class BufferedDestination : public Destination {
     }
     synced_seq_ = std::max(synced_seq_, sync_target_);
     sync_errors_reported_ = false;
+    progressed();
     if (!closing_) start_sync();
   }
 
@@ -459,8 +467,10 @@ class BufferedDestination : public Destination {
   void on_timer() {
     if (first_unwritten_) write_out();
     start_sync();
+    bool was_accepting = accepting();
     pump();
     save_progress(false);
+    if (!was_accepting && accepting()) progressed();
     forward_inner_counters();
     bool busy = queue_.unread_messages() > 0 || !marks_.empty();
     uint64_t want = busy ? kBusyMs : kIdleMs;

@@ -299,6 +299,7 @@ class KafkaDestination : public Destination {
     }
     window_.done(seq);
     marks_.release(window_.taken());
+    progressed();
     if (holds_.active()) check_hold();
   }
 

@@ -442,6 +442,7 @@ class FileDestination : public Destination {
     f->backlog_lines = 0;
     --backlogged_;
     if (f->poll) uv_poll_stop(f->poll);
+    progressed();
   }
 
   // A FIFO that took nothing for time-reopen() seconds: its reader is gone;

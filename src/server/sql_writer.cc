@@ -276,6 +276,7 @@ void SqlWriter::rows_done(size_t n, size_t refused) {
   backlog_.pop_front(n);
   rows_taken_ += n;
   marks_.release(rows_taken_);
+  progressed();
   Counters::add(counters.out, n - refused);
   if (refused) Counters::add(counters.errors, refused);
   if (holds_.active()) check_hold();
