@@ -773,7 +773,7 @@ class FerryDestination : public Destination, private LinkEvents {
   // only once the failover server acknowledged every batch sent to it:
   // nothing is then sent twice, and the own server's STREAM_STATE (its
   // older mark, below the numbers in use) lets the numbering go on; the
-  // receiver notes the gap.  See docs/protocol.md "Several upstreams".
+  // receiver notes the gap.  See docs/protocol.md "Failback".
 
   // On a failover server, connected: probing is wanted.
   bool away(const Session& se) const {
