@@ -25,6 +25,7 @@
 
 #include "core/origin_table.h"
 #include "relay/connection.h"
+#include "relay/failback_probe.h"
 #include "relay/ferry_codec.h"
 #include "relay/ferry_dictionary.h"
 #include "relay/node_id.h"
@@ -89,11 +90,18 @@ enum class Phase { kDown, kHello, kReady };
 // link moves through the servers on failure) or, with load-balance(yes),
 // one per server, each preferring its own server and failing over to the
 // next; a stream goes by one session for good, so it sticks to one server
-// while that is up.
+// while that is up, and with failback() returns to its own server (the
+// primary, or server i) once that answers probes again.
 struct Session {
   explicit Session(int level) : compressor(level), reader(kDefaultMaxFrameBytes) {}
   size_t index = 0;
+  int home = 0;                // the server it prefers: the primary, or with load-balance(yes) server `index`
   std::unique_ptr<ServerLink> link;
+  std::unique_ptr<FailbackProbe> probe;  // failback(): is `home` back?
+  // It is: no new batches on this connection; the session moves home once
+  // those sent are acknowledged (or after ack-timeout()).
+  bool failing_back = false;
+  uint64_t failing_back_ms = 0;  // since when
   Phase phase = Phase::kDown;
   Welcome welcome;
   bool zstd = false;
@@ -187,6 +195,7 @@ class FerryDestination : public Destination, private LinkEvents {
   void close() override {
     if (!started_ || closing_) return;
     closing_ = true;
+    for (auto& se : sessions_) stop_failback(se);
     flush();
     if (unacknowledged() == 0) {
       finish_close();
@@ -410,8 +419,16 @@ class FerryDestination : public Destination, private LinkEvents {
       for (size_t k = 0; k < cfg_.link.servers.size(); ++k)
         order.push_back(static_cast<int>((i + k) % cfg_.link.servers.size()));
       sessions_.emplace_back(cfg_.compress_level);
-      sessions_.back().index = i;
-      sessions_.back().link = std::make_unique<ServerLink>(ctx, order, events);
+      Session& se = sessions_.back();
+      se.index = i;
+      se.home = order[0];
+      se.link = std::make_unique<ServerLink>(ctx, order, events);
+      if (cfg_.link.failback && cfg_.link.servers.size() > 1) {
+        se.probe = std::make_unique<FailbackProbe>(
+            cfg_.link, peers_, &link_counters_, &outstanding_, [this, i] { return away(sessions_[i]); },
+            [this, i] { home_back(sessions_[i]); });
+        se.probe->init(loop_);
+      }
     }
     for (auto& se : sessions_) se.link->start();
   }
@@ -430,7 +447,7 @@ class FerryDestination : public Destination, private LinkEvents {
 
   // Opens new streams and sends what the windows allow, then writes.
   void pump(Session& se) {
-    if (se.phase == Phase::kReady) {
+    if (se.phase == Phase::kReady && !se.failing_back) {
       for (size_t i = 0; i < streams_.size(); ++i) {
         Stream& s = streams_[i];
         if (s.session != se.index) continue;
@@ -458,6 +475,7 @@ class FerryDestination : public Destination, private LinkEvents {
     }
     write_sent_log();
     write_out(se);
+    go_home_when_settled(se);
   }
 
   bool send_batch(Session& se, uint32_t stream, const OutBatch& b) {
@@ -650,7 +668,10 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   void check_alive() {
-    for (auto& se : sessions_) check_alive(se);
+    for (auto& se : sessions_) {
+      check_alive(se);
+      go_home_when_settled(se);
+    }
   }
 
   void check_alive(Session& se) {
@@ -700,6 +721,7 @@ class FerryDestination : public Destination, private LinkEvents {
     h.name = hostname_;
     encode_hello(&se.out, h);
     write_out(se);
+    if (se.probe && l.server() != se.home && !closing_) se.probe->start(se.home);
   }
 
   // After WELCOME: the stream starts with the dictionary when the receiver
@@ -712,9 +734,17 @@ class FerryDestination : public Destination, private LinkEvents {
                     std::to_string(cfg_.dictionary->id()) + "; compressing without it");
   }
 
-  void link_write_done(ServerLink& l) override { write_out(session_of(l)); }
+  void link_write_done(ServerLink& l) override {
+    Session& se = session_of(l);
+    write_out(se);
+    go_home_when_settled(se);
+  }
 
-  void link_down(ServerLink& l, bool, uint64_t) override { start_over(session_of(l), Phase::kDown); }
+  void link_down(ServerLink& l, bool, uint64_t) override {
+    Session& se = session_of(l);
+    stop_failback(se);
+    start_over(se, Phase::kDown);
+  }
 
   bool link_should_retry(ServerLink&) override { return !(closing_ && unacknowledged() == 0); }
 
@@ -735,6 +765,69 @@ class FerryDestination : public Destination, private LinkEvents {
     std::string line = "destination " + name_ + ": " + text;
     if (internal_log) internal_log(severity, line);
     else fprintf(stderr, "logferry: %s\n", line.c_str());
+  }
+
+  // ---- failback ------------------------------------------------------------------
+  // The receivers keep their marks per server, and the session's own server
+  // knows less of its streams than the failover server did.  So it moves
+  // only once the failover server acknowledged every batch sent to it:
+  // nothing is then sent twice, and the own server's STREAM_STATE (its
+  // older mark, below the numbers in use) lets the numbering go on; the
+  // receiver notes the gap.  See docs/protocol.md "Failback".
+
+  // On a failover server, connected: probing is wanted.
+  bool away(const Session& se) const {
+    return !done_ && !closing_ && se.link->up() && se.link->server() != se.home;
+  }
+
+  void stop_failback(Session& se) {
+    if (se.probe) se.probe->stop();
+    se.failing_back = false;
+  }
+
+  // Batches sent on the session's connection and not acknowledged yet.
+  size_t sent_unacknowledged(const Session& se, size_t* messages) const {
+    size_t n = 0;
+    *messages = 0;
+    for (const auto& s : streams_) {
+      if (s.session != se.index) continue;
+      n += s.sent;
+      for (size_t k = 0; k < s.sent && k < s.batches.size(); ++k) *messages += s.batches[k].count;
+    }
+    return n;
+  }
+
+  // The probes say the own server is back: stop sending new batches here.
+  void home_back(Session& se) {
+    if (se.failing_back || !away(se)) return;
+    se.failing_back = true;
+    se.failing_back_ms = uv_now(loop_);
+    size_t messages = 0;
+    size_t batches = sent_unacknowledged(se, &messages);
+    report(5, (cfg_.load_balance ? "server " : "primary server ") + se.probe->peer() + " accepted " +
+                  std::to_string(se.probe->successes()) + " probe connections; switching back to it from " +
+                  se.link->peer() +
+                  (batches ? " once the " + std::to_string(batches) + " batches sent there are acknowledged" : ""));
+    go_home_when_settled(se);
+  }
+
+  // Failing back and nothing sent is unacknowledged (or ack-timeout()
+  // passed): close the connection and connect to the own server.
+  void go_home_when_settled(Session& se) {
+    if (!se.failing_back) return;
+    ServerLink& l = *se.link;
+    size_t messages = 0;
+    size_t batches = sent_unacknowledged(se, &messages);
+    if ((batches > 0 || l.writing()) && uv_now(loop_) - se.failing_back_ms < cfg_.ack_timeout_ms) return;
+    if (batches > 0)
+      report(4, std::to_string(batches) + " batches (" + std::to_string(messages) + " messages) sent to " + l.peer() +
+                    " were not acknowledged within ack-timeout(" + seconds_text(cfg_.ack_timeout_ms) +
+                    "); switching back to " + se.probe->peer() +
+                    " anyway: they are sent again there, and may be stored by both (as after a failover)");
+    int home = se.home;
+    stop_failback(se);
+    start_over(se, Phase::kDown);
+    l.switch_to(home);
   }
 
   // ---- shutdown ------------------------------------------------------------------
@@ -763,7 +856,10 @@ class FerryDestination : public Destination, private LinkEvents {
   void finish_close() {
     if (done_) return;
     done_ = true;
-    for (auto& se : sessions_) se.link->close();
+    for (auto& se : sessions_) {
+      se.link->close();
+      if (se.probe) se.probe->close();
+    }
     for (uv_timer_t* t : {&grace_timer_, &live_timer_})
       uv_close(reinterpret_cast<uv_handle_t*>(t),
                [](uv_handle_t* h) { --static_cast<FerryDestination*>(h->data)->outstanding_; });

@@ -13,6 +13,7 @@
 //   server_link, connection (shared with network()): connect, reconnect
 //                         with backoff, failover servers (one link per
 //                         server with load-balance(yes))
+//   failback_probe        (shared with network()): failback()'s probes
 #pragma once
 
 #include <memory>
@@ -28,7 +29,8 @@ class Dictionary;
 
 struct FerryDestinationConfig {
   // servers (primary, then failover), port, time-reopen, keepalive,
-  // connect timeout, shutdown grace: what the shared connection code reads.
+  // connect timeout, shutdown grace, failback(): what the shared connection
+  // and probe code reads.
   NetworkDestinationConfig link;
   bool compress = true;             // compression(yes): zstd when the receiver accepts it
   int compress_level = 1;           // compression-level(): 1 packs logs as well as 3 for less CPU (docs/performance.md)
@@ -45,7 +47,8 @@ struct FerryDestinationConfig {
   uint64_t ack_timeout_ms = 30000;
   // load-balance(yes): one connection per server, the streams spread over
   // them (each sticks to its connection, which fails over to the next
-  // server while its own is down); no: one connection, failover in order.
+  // server while its own is down, and with failback() returns to it); no:
+  // one connection, failover in order.
   bool load_balance = false;
 };
 

@@ -15,6 +15,7 @@ std::string describe_ferry_destination(const FerryDestinationConfig& c) {
     s += " failover(";
     for (size_t i = 1; i < l.servers.size(); ++i) s += (i > 1 ? " " : "") + host_port(l.servers[i], l.port);
     s += ")";
+    s += describe_failback(l);
   }
   if (c.load_balance && l.servers.size() > 1) s += " load-balance";
   s += " window(" + std::to_string(c.window) + ")";
@@ -62,17 +63,7 @@ std::unique_ptr<DestinationDriver> build_ferry(OptionReader& r, const BuildConte
   if (r.integer("port", &n, 1, 65535)) c.link.port = static_cast<int>(n);
   std::string proto;
   if (r.choice("ip-protocol", {"4", "6"}, &proto)) c.link.ip_protocol = proto == "6" ? 6 : 4;
-  if (const ConfNode* fo = r.child("failover")) {
-    OptionReader fr(*fo, "failover() of " + r.what(), r.diag());
-    std::vector<std::string> servers;
-    if (!fr.strings("servers", &servers) || servers.empty()) {
-      r.diag()->error(fo->loc, "failover() of " + r.what() + " needs servers() with at least one server",
-                      "write failover(servers(\"backup1.example.com\" \"backup2.example.com\"))");
-      ok = false;
-    }
-    for (auto& s : servers) c.link.servers.push_back(s);
-    fr.finish();
-  }
+  if (const ConfNode* fo = r.child("failover")) read_failover(r, *fo, &c.link);
   r.integer("time-reopen", &c.link.time_reopen, 1, 86400);
   r.yesno("so-keepalive", &c.link.so_keepalive);
   if (r.integer("so-sndbuf", &n, 0, 1 << 30)) c.link.so_sndbuf = static_cast<int>(n);

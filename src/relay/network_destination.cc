@@ -11,6 +11,7 @@
 
 #include "relay/connection.h"
 #include "relay/delivery_marks.h"
+#include "relay/failback_probe.h"
 #include "relay/server_link.h"
 #include "relay/wire_format.h"
 
@@ -39,11 +40,14 @@ constexpr uint64_t kMaxShutdownMs = 60000;
 // to the kernel or given up on (a broken connection's write, counted as
 // possibly lost); what shutdown could not send is never taken.
 // DeliveryMarks turns that offset into the engine's flush numbers.
-class NetworkDestination : public Destination, private LinkEvents, private ConnectionEvents {
+class NetworkDestination : public Destination, private LinkEvents {
  public:
   explicit NetworkDestination(const NetworkDestinationConfig& c)
       : cfg_(c), name_(describe_network_destination(c)), wire_(cfg_),
-        reopen_ms_(static_cast<uint64_t>(std::max<int64_t>(c.time_reopen, 1)) * 1000) {
+        reopen_ms_(static_cast<uint64_t>(std::max<int64_t>(c.time_reopen, 1)) * 1000),
+        probe_(cfg_, peers_, &counters, &outstanding_,
+               [this] { return !done_ && !closing_ && !links_.empty() && links_[0]->server() != 0 && links_[0]->up(); },
+               [this] { primary_back(); }) {
     for (const auto& s : cfg_.servers) peers_.push_back(host_port(s, cfg_.port));
   }
 
@@ -141,11 +145,10 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   void start() {
     if (started_ || !loop_) return;
     started_ = true;
-    for (uv_timer_t* t : {&probe_timer_, &grace_timer_}) {
-      uv_timer_init(loop_, t);
-      t->data = this;
-      ++outstanding_;
-    }
+    uv_timer_init(loop_, &grace_timer_);
+    grace_timer_.data = this;
+    ++outstanding_;
+    probe_.init(loop_);
     LinkContext ctx;
     ctx.loop = loop_;
     ctx.cfg = &cfg_;
@@ -322,76 +325,15 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
 
   // ---- failback ------------------------------------------------------------
 
-  void start_probing() {
-    probe_successes_ = 0;
-    uint64_t ms = static_cast<uint64_t>(cfg_.probe_interval) * 1000;
-    uv_timer_start(&probe_timer_, [](uv_timer_t* t) { static_cast<NetworkDestination*>(t->data)->probe(); }, ms, ms);
-  }
+  void start_probing() { probe_.start(0); }
 
   void stop_probing() {
     if (!started_ || done_) return;
-    uv_timer_stop(&probe_timer_);
-    if (probe_) {
-      probe_->close();
-      probe_ = nullptr;
-    }
-    Resolution::cancel(probe_resolving_);
-    probe_resolving_ = nullptr;
-    probe_successes_ = 0;
+    probe_.stop();
     switch_back_ = false;
   }
 
-  // Every tcp-probe-interval(): a TCP connect to the primary.
-  void probe() {
-    ServerLink* l = links_.empty() ? nullptr : links_[0].get();
-    if (done_ || closing_ || !l || l->server() == 0 || !l->up()) {
-      stop_probing();
-      return;
-    }
-    if (probe_ || probe_resolving_) {
-      // The last probe did not finish within an interval: it failed.
-      if (probe_) probe_->close();
-      probe_ = nullptr;
-      Resolution::cancel(probe_resolving_);
-      probe_resolving_ = nullptr;
-      probe_successes_ = 0;
-    }
-    std::string err;
-    probe_resolving_ = Resolution::start(
-        loop_, cfg_.servers[0], cfg_.port, true, cfg_.ip_protocol,
-        [this](const std::vector<sockaddr_storage>& addrs, const std::string& e) {
-          probe_resolving_ = nullptr;
-          probe_resolved(addrs, e);
-        },
-        &outstanding_, &err);
-    if (!probe_resolving_) probe_successes_ = 0;
-  }
-
-  void probe_resolved(const std::vector<sockaddr_storage>& addrs, const std::string& err) {
-    if (!err.empty() || addrs.empty()) {
-      probe_successes_ = 0;
-      return;
-    }
-    Connection* c = Connection::open(loop_, true, this, &counters, &outstanding_);
-    if (!c) return;
-    c->peer = peers_[0];
-    if (c->connect(reinterpret_cast<const sockaddr*>(&addrs[0])) != 0) {
-      c->close();
-      probe_successes_ = 0;
-      return;
-    }
-    probe_ = c;
-  }
-
-  // ConnectionEvents of a probe.
-  void connect_done(Connection* c, int status) override {
-    if (c == probe_) probe_ = nullptr;
-    c->close();
-    if (status != 0) {
-      probe_successes_ = 0;
-      return;
-    }
-    if (++probe_successes_ < cfg_.probes_required) return;
+  void primary_back() {
     switch_back_ = true;
     if (links_[0]->up() && !links_[0]->writing()) switch_back();
   }
@@ -400,7 +342,7 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   // is in flight; the kernel still delivers what it holds) and connect to
   // the primary.
   void switch_back() {
-    int64_t probes = probe_successes_;
+    int64_t probes = probe_.successes();
     stop_probing();
     report(5, "primary server " + peers_[0] + " accepted " + std::to_string(probes) +
                   " probe connections; switching back to it from " + links_[0]->peer());
@@ -465,9 +407,9 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
     stop_probing();
     done_ = true;
     for (auto& l : links_) l->close();
-    for (uv_timer_t* t : {&probe_timer_, &grace_timer_})
-      uv_close(reinterpret_cast<uv_handle_t*>(t),
-               [](uv_handle_t* h) { --static_cast<NetworkDestination*>(h->data)->outstanding_; });
+    probe_.close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_),
+             [](uv_handle_t* h) { --static_cast<NetworkDestination*>(h->data)->outstanding_; });
     marks_.release(taken_offset());
     if (breaks_ > 0)
       report(4, std::to_string(breaks_) + " connection(s) broke while running; up to " + std::to_string(lost_total_) +
@@ -481,7 +423,6 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   std::vector<std::string> peers_;  // "host:port" of each server
   uint64_t reopen_ms_;
   uv_loop_t* loop_ = nullptr;
-  uv_timer_t probe_timer_{};  // failback probes
   uv_timer_t grace_timer_{};  // shutdown: how long pending messages may take
   bool started_ = false;
   bool closing_ = false;
@@ -490,10 +431,8 @@ class NetworkDestination : public Destination, private LinkEvents, private Conne
   std::vector<std::unique_ptr<ServerLink>> links_;
   size_t next_link_ = 0;  // round-robin: where the search for the next link starts
 
-  Connection* probe_ = nullptr;
-  Resolution* probe_resolving_ = nullptr;
-  int64_t probe_successes_ = 0;
-  bool switch_back_ = false;
+  FailbackProbe probe_;       // failback(): is the primary back?
+  bool switch_back_ = false;  // it is: switch once the write in flight is done
 
   std::string pending_;
   size_t pending_msgs_ = 0;

@@ -64,6 +64,13 @@ struct NetworkDestinationConfig {
 // One line for `logferry check`, e.g. "network() tcp logs.example.com:514".
 std::string describe_network_destination(const NetworkDestinationConfig& c);
 
+// " failback(probe every Ns, M probes)" when failback() applies, else "".
+std::string describe_failback(const NetworkDestinationConfig& c);
+
+// Reads failover(servers(...) failback(...)) into c->servers and the
+// failback fields; errors and warnings go to r's diagnostics.
+void read_failover(OptionReader& r, const ConfNode& node, NetworkDestinationConfig* c);
+
 // "host:port", or "[v6addr]:port".
 std::string host_port(const std::string& host, int port);
 

@@ -26,29 +26,19 @@ std::string describe_network_destination(const NetworkDestinationConfig& c) {
     s += " failover(";
     for (size_t i = 1; i < c.servers.size(); ++i) s += (i > 1 ? " " : "") + host_port(c.servers[i], c.port);
     s += ")";
-    if (c.failback)
-      s += " failback(probe every " + std::to_string(c.probe_interval) + "s, " + std::to_string(c.probes_required) +
-           " probes)";
+    s += describe_failback(c);
   }
   return s;
 }
 
-namespace {
+std::string describe_failback(const NetworkDestinationConfig& c) {
+  if (!c.failback || c.servers.size() < 2) return "";
+  return " failback(probe every " + std::to_string(c.probe_interval) + "s, " + std::to_string(c.probes_required) +
+         " probes)";
+}
 
-class NetworkDestinationDriver : public DestinationDriver {
- public:
-  NetworkDestinationDriver(NetworkDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
-  std::string describe() const override { return describe_network_destination(cfg_) + describe_disk_buffer(buffer_); }
-  std::unique_ptr<Destination> create() const override {
-    return make_buffered_destination(buffer_, describe_network_destination(cfg_), make_network_destination(cfg_));
-  }
-
- private:
-  NetworkDestinationConfig cfg_;
-  DiskBufferConfig buffer_;
-};
-
-// failover(servers("b" "c") failback(tcp-probe-interval(N) successful-probes-required(M)))
+// failover(servers("b" "c") failback(tcp-probe-interval(N) successful-probes-required(M))):
+// network(), syslog() and ferry() read it alike.
 void read_failover(OptionReader& r, const ConfNode& node, NetworkDestinationConfig* c) {
   OptionReader fr(node, "failover() of " + r.what(), r.diag());
   std::vector<std::string> servers;
@@ -74,6 +64,21 @@ void read_failover(OptionReader& r, const ConfNode& node, NetworkDestinationConf
   }
   fr.finish();
 }
+
+namespace {
+
+class NetworkDestinationDriver : public DestinationDriver {
+ public:
+  NetworkDestinationDriver(NetworkDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
+  std::string describe() const override { return describe_network_destination(cfg_) + describe_disk_buffer(buffer_); }
+  std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(buffer_, describe_network_destination(cfg_), make_network_destination(cfg_));
+  }
+
+ private:
+  NetworkDestinationConfig cfg_;
+  DiskBufferConfig buffer_;
+};
 
 // The servers: network("host" ...) and syslog("host" ...) take one
 // positional host (more with failover()); network-load-balancer() takes

@@ -390,7 +390,8 @@ class FerrySource : public Source {
       ++gaps_;
       host_->internal_log(4, "ferry(): stream " + s.source + " from " + c->peer + " skipped from " +
                                  std::to_string(s.received) + " to " + std::to_string(b.seq) +
-                                 " (the sender lost batches, or numbered afresh after a restart)");
+                                 " (the batches between went to another server while this one was away, or the"
+                                 " sender lost batches or numbered afresh after a restart)");
     }
     for (size_t i = 0; i < decoded_.size(); ++i) {
       LogMessage& m = host_->next_message();

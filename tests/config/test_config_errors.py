@@ -642,7 +642,7 @@ ERRORS = [
         destination d { ferry("a" failover()); };
         log { source(s); destination(d); };
         """)},
-     "bad.conf:3:27: error: failover() of ferry() destination needs servers() with at least one server",
+     "bad.conf:3:27: error: failover() of ferry() destination needs servers()",
      'write failover(servers("backup1.example.com" "backup2.example.com"))'),
 ]
 

@@ -93,7 +93,8 @@ def seqs(path, tag="L"):
     return out
 
 
-class FerryTest(h.ServerTest):
+class FerryBase(h.ServerTest):
+    """What the ferry tests share: a port, an input file, servers and clients."""
 
     def setUp(self):
         super().setUp()
@@ -110,6 +111,12 @@ class FerryTest(h.ServerTest):
     def server(self, opts=""):
         lf = self.lf("server", server_conf(self.port, self.out, opts))
         h.wait_until(lambda: h.tcp_listening(self.port), what="the server to listen", proc=lf.proc)
+        return lf
+
+    def other_server(self, out):
+        """A second server on 127.0.0.2 (the same port) writing `out`."""
+        lf = self.lf("other", server_conf(self.port, out, ip="127.0.0.2"))
+        h.wait_until(lambda: listening_on("127.0.0.2", self.port), what="the second server to listen", proc=lf.proc)
         return lf
 
     def client(self, name="client", path=None):
@@ -136,6 +143,9 @@ class FerryTest(h.ServerTest):
         w.start()
         w.join()
         self.wait_all(total, tag)
+
+
+class FerryTest(FerryBase):
 
     def test_every_line_once(self):
         server = self.server()
@@ -452,9 +462,7 @@ class FerryTest(h.ServerTest):
         gets the rest.  Nothing is lost over both."""
         other_out = self.path("other.log")
         server = self.server()
-        other = self.lf("other", server_conf(self.port, other_out, ip="127.0.0.2"))
-        h.wait_until(lambda: listening_on("127.0.0.2", self.port), what="the second server to listen",
-                     proc=other.proc)
+        other = self.other_server(other_out)
         client = self.lf("client", sender_conf(f"file({h.config_string(self.input)} follow-freq(1))", self.port,
                                                "failover(servers(\"127.0.0.2\")) ack-timeout(2)"))
         w = Writer(self.input, 20000, 4000)
@@ -481,8 +489,7 @@ class FerryTest(h.ServerTest):
         both servers."""
         other_out = self.path("other.log")
         a = self.server()
-        b = self.lf("other", server_conf(self.port, other_out, ip="127.0.0.2"))
-        h.wait_until(lambda: listening_on("127.0.0.2", self.port), what="the second server to listen", proc=b.proc)
+        b = self.other_server(other_out)
         second = self.path("second.log")
         open(second, "w").close()
         conf = (f"@version: 4.0\noptions {{ stats-freq(0); }};\n"
