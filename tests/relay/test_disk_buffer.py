@@ -70,7 +70,7 @@ class DiskBufferTest(h.ServerTest):
             f.write(lines(start, n))
 
     def buffer_cmd(self, *args):
-        r = subprocess.run([h.LOGFERRY, "buffer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "buffer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def waiting(self):
@@ -322,7 +322,7 @@ class DiskBufferTest(h.ServerTest):
                 'syslog("127.0.0.1" disk-buffer(reliable(yes) disk-buf-size(100000000) mem-buf-length(100)))')
         with open(path, "w") as f:
             f.write(conf(f"file({h.config_string(self.input)})", dest))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err = r.stderr.decode()
         self.assertEqual(r.returncode, 1, err)
         self.assertIn(f"{path}:4:", err)
@@ -331,7 +331,7 @@ class DiskBufferTest(h.ServerTest):
         self.assertIn("did you mean 'reliable'?", err)
         with open(path, "w") as f:
             f.write(conf(f"file({h.config_string(self.input)})", dest.split("; ")[1]))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertIn("syslog() tcp 127.0.0.1:601 disk-buffer(reliable 100000000 bytes)", r.stdout.decode())
 
