@@ -1,5 +1,6 @@
 #include "relay/buffer_record.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace logferry::buffer_record {
@@ -140,17 +141,17 @@ bool RecordReader::open(std::string_view payload) {
   return true;
 }
 
-bool RecordReader::next(LogMessage* m) {
+bool RecordReader::take(uint64_t* file_end, std::string_view* encoded) {
   if (left_ == 0) {
     if (!rest_.empty() && error_.empty())
       error_ = std::to_string(rest_.size()) + " bytes after the record's " + std::to_string(h_.count) + " messages";
     return false;
   }
-  uint64_t file_end = 0;
+  *file_end = 0;
   if (h_.version >= 2) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(rest_.data());
     const uint8_t* end = p + rest_.size();
-    if (p == end || !ferry::get_varint(&p, end, &file_end)) {
+    if (p == end || !ferry::get_varint(&p, end, file_end)) {
       error_ = "message " + std::to_string(h_.count - left_) + " runs past the record";
       left_ = 0;
       return false;
@@ -168,17 +169,41 @@ bool RecordReader::next(LogMessage* m) {
     return false;
   }
   size_t size = static_cast<size_t>(p - start) + static_cast<size_t>(len);
+  *encoded = rest_.substr(0, size);
+  rest_.remove_prefix(size);
+  --left_;
+  return true;
+}
+
+bool RecordReader::next(LogMessage* m) {
+  uint64_t file_end = 0;
+  std::string_view encoded;
+  if (!take(&file_end, &encoded)) return false;
   std::string why;
-  if (!ferry::decode_message(rest_.substr(0, size), m, &why)) {
-    error_ = "message " + std::to_string(h_.count - left_) + ": " + why;
+  if (!ferry::decode_message(encoded, m, &why)) {
+    error_ = "message " + std::to_string(h_.count - left_ - 1) + ": " + why;
     left_ = 0;
     return false;
   }
-  rest_.remove_prefix(size);
-  --left_;
   m->source_id = h_.source_id;
   m->file_life = h_.file_life;
   m->file_end = file_end;
+  return true;
+}
+
+bool RecordReader::skip(uint64_t* file_end) {
+  std::string_view encoded;
+  return take(file_end, &encoded);
+}
+
+bool file_reach(std::string_view payload, uint64_t* life, uint64_t* end) {
+  RecordReader r;
+  if (!r.open(payload) || r.header().from_origin() || r.header().file_life == 0) return false;
+  uint64_t e = 0, most = 0;
+  while (r.skip(&e)) most = std::max(most, e);
+  if (!r.error().empty() || most == 0) return false;
+  *life = r.header().file_life;
+  *end = most;
   return true;
 }
 

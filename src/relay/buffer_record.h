@@ -60,6 +60,13 @@ void append_message(std::string* out, ferry::MessageEncoder& encoder, const LogM
 // version 1 record, 0 when the header is malformed).  For DiskQueue's counts.
 uint64_t messages_in(std::string_view payload);
 
+// How far into its file content a record of this node's own messages
+// reaches: the run's file life and its last message's file end (a file
+// source's lines come in order).  False for a record of another node's
+// messages (kFromOrigin), one without a file life, and a malformed one.
+// The messages are walked, not decoded.
+bool file_reach(std::string_view payload, uint64_t* life, uint64_t* end);
+
 // Reads one record: its header, then its messages one at a time.  The
 // payload is hostile (a bit flip past the checksum, another version): a
 // malformed one gives false and error(), never a read outside it.
@@ -71,9 +78,15 @@ class RecordReader {
   // origin and origin_seq are left to the caller, which knows the origin's
   // number).  False after the last one, or on a malformed one (error()).
   bool next(LogMessage* m);
+  // The next message's file end, without decoding the message; false as
+  // next().
+  bool skip(uint64_t* file_end);
   const std::string& error() const { return error_; }
 
  private:
+  // Takes the next message off rest_: its file end and its encoding.
+  bool take(uint64_t* file_end, std::string_view* encoded);
+
   RunHeader h_;
   std::string_view rest_;  // the messages not read yet
   uint32_t left_ = 0;      // how many

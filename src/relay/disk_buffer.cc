@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -125,6 +126,7 @@ class BufferedDestination : public Destination {
     o.caller_syncs_data = cfg_.reliable;
     o.segment_bytes = cfg_.segment_bytes();
     o.messages_in = buffer_record::messages_in;
+    o.on_record = [this](std::string_view payload) { note_reach(payload); };
     if (!queue_.open(o, [this](int sev, const std::string& text) { report(sev, text); }, error)) return false;
     pass_engine_settings_to(inner_.get());
     // The inner destination's progress is the buffer's cue to pump again
@@ -149,6 +151,7 @@ class BufferedDestination : public Destination {
   }
 
   void deliver(const LogMessage& msg) override {
+    if (!reach_.empty() && msg.file_life != 0 && taken_before(msg)) return;
     if (!make_room()) {
       Counters::add(counters.dropped_queue_full);
       if (!dropping_) {
@@ -239,6 +242,42 @@ class BufferedDestination : public Destination {
                     " messages (counted as dropped_queue_full)");
     }
     return used() < cfg_.capacity_bytes;
+  }
+
+  // ---- after a crash: lines a file source reads again ----
+  // A file source's saved position moves once the buffer took a line, and
+  // is saved at most once a second, so after a kill -9 it reads again lines
+  // the buffer holds or already passed on.  Taken a second time they would
+  // be sent twice (the sending destination cannot tell them from new ones:
+  // ferry()'s sent log covers only what it sent, and the copies come after
+  // lines it had not sent).  What an earlier run wrote says how far into
+  // each file content the buffer reached; lines up to there are not taken
+  // again (docs/configuration.md, "Disk buffers").
+
+  // At open: a record of an earlier run (DiskQueue::Options::on_record).
+  void note_reach(std::string_view payload) {
+    uint64_t life = 0, end = 0;
+    if (!buffer_record::file_reach(payload, &life, &end)) return;
+    uint64_t& reach = reach_[life];
+    reach = std::max(reach, end);
+  }
+
+  // Whether `msg`, read from a file, is at or before what the buffer took
+  // of its file content in an earlier run.  The first line past it ends
+  // the check for that content (a file's lines come in order).
+  bool taken_before(const LogMessage& msg) {
+    auto it = reach_.find(msg.file_life);
+    if (it == reach_.end()) return false;
+    if (msg.file_end <= it->second) {
+      ++read_again_;
+      return true;
+    }
+    reach_.erase(it);
+    if (read_again_ > 0)
+      report(5, "disk buffer " + queue_.dir() + ": " + std::to_string(read_again_) +
+                    " lines read again after a restart were taken before; not taken twice");
+    read_again_ = 0;
+    return false;
   }
 
   // ---- runs: the record deliver() appends to ----
@@ -507,6 +546,9 @@ class BufferedDestination : public Destination {
   std::string* run_buf_ = nullptr;
   size_t run_count_at_ = 0;        // where its count field is in *run_buf_
   RunKey last_run_;                // the run ended last in this engine flush (origin 0: none)
+
+  std::unordered_map<uint64_t, uint64_t> reach_;  // file life -> end of what an earlier run took (see note_reach)
+  uint64_t read_again_ = 0;        // lines not taken again since the last report
 
   buffer_record::RecordReader reader_;
   LogMessage msg_;  // scratch: the replayed message

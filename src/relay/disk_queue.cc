@@ -218,6 +218,7 @@ bool DiskQueue::open(const Options& o, const Report& report, std::string* error)
     auto count = [&](uint64_t off, std::string_view p) {
       uint64_t m = messages_in(p);
       messages += m;
+      if (opt_.on_record) opt_.on_record(p);
       if (at_head && off < head_.offset) {
         before += m;
         aligned = off + kRecordHeaderBytes + p.size();

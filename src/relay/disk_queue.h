@@ -71,6 +71,12 @@ class DiskQueue {
     // How many messages a record's payload holds, for the counts below
     // (nullptr: one per record).
     uint64_t (*messages_in)(std::string_view payload) = nullptr;
+    // Called by open() with every record that checks out in the segments
+    // it keeps (the head's segment from its start), oldest first, and the
+    // records before a corrupt one in a segment it sets aside: what the
+    // caller wants to know of what an earlier run wrote (disk_buffer.cc:
+    // how far into each file it reached).
+    std::function<void(std::string_view payload)> on_record;
   };
   using Report = std::function<void(int severity, const std::string& text)>;
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Runs the real logferry binary's command line: parse, --version, --help, errors."""
 import json
+import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+import lfharness as h  # noqa: E402  (run_logferry: a sanitizer report ends the script as a failure)
 
 LOGFERRY = sys.argv[1]
 failures = []
@@ -10,7 +14,7 @@ passed = 0
 
 
 def run(args, stdin=b""):
-    p = subprocess.run([LOGFERRY] + args, input=stdin, capture_output=True, timeout=60)
+    p = h.run_logferry([LOGFERRY] + args, input=stdin, capture_output=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -123,7 +127,9 @@ with tempfile.TemporaryDirectory() as d:
             break
         time.sleep(0.05)
     p.terminate()
-    p.wait(timeout=30)
+    _, run_err = p.communicate(timeout=30)
+    check("run: no sanitizer report", not h.sanitizer_reports_in(run_err.decode("utf-8", "replace"), "logferry run"),
+          run_err[-4000:])
     rc, out, err = run(["state", "show", "--persist-dir", state, "--json"])
     entries = json.loads(out) if rc == 0 else []
     check("state show json", len(entries) == 1 and entries[0]["position"] == 8 and entries[0]["behind"] == 0

@@ -668,6 +668,10 @@ def run(args, server):
         client.stop()
         server.stop()
         writer.close()
+    # Every logferry this run started (the client, and the server when it is
+    # logferry): a sanitizer report fails the run whatever else passed.
+    logs = [os.path.join(workdir, "client.log")] + ([server.log_path] if isinstance(server, LogferryServer) else [])
+    failures += [f"sanitizer report:\n{r}" for path in logs for r in h.sanitizer_reports_in_file(path)]
     log(f"elapsed {time.monotonic() - t0:.1f} s")
     if failures:
         log(f"\nFAIL ({len(failures)}):")

@@ -143,7 +143,7 @@ class PipeStdinTest(h.ServerTest):
         conf_path = self.path("bad.conf")
         with open(conf_path, "w", encoding="utf-8") as f:
             f.write(conf)
-        p = subprocess.run([h.LOGFERRY, "run", "-f", conf_path], stdin=subprocess.DEVNULL, capture_output=True,
+        p = h.run_logferry([h.LOGFERRY, "run", "-f", conf_path], stdin=subprocess.DEVNULL, capture_output=True,
                            timeout=h.STOP_TIMEOUT, cwd=self.dir)
         self.assertNotEqual(p.returncode, 0, p.stderr)
         return p.stderr.decode("utf-8", "replace")

@@ -10,11 +10,13 @@ usage: test_config_errors.py path/to/logferry
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+import lfharness  # noqa: E402  (run_logferry: a sanitizer report ends the script as a failure)
 
 LOGFERRY = os.path.abspath(sys.argv[1])
 REPO = Path(__file__).resolve().parents[2]
@@ -855,8 +857,8 @@ def write_files(root, files):
 
 
 def check(root, path):
-    p = subprocess.run([LOGFERRY, "check", "-f", path], cwd=root, env=ENV, capture_output=True,
-                       text=True, timeout=10)
+    p = lfharness.run_logferry([LOGFERRY, "check", "-f", path], cwd=root, env=ENV, capture_output=True,
+                               text=True, timeout=10)
     return p.returncode, p.stdout, p.stderr
 
 

@@ -27,6 +27,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+import lfharness  # noqa: E402  (run_logferry: a sanitizer report fails the run)
+
 SKIP = 77
 
 # The fields compared, in template order.  frac-digits(0) on both sides keeps
@@ -404,8 +407,11 @@ def run_logferry(binary, corpus, fmt):
     if fmt:
         cmd += ["--format", fmt]
     data = b"".join(c.raw.encode("utf-8") + b"\n" for c in corpus)
-    p = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=dict(os.environ, TZ="UTC"), timeout=60)
+    try:
+        p = lfharness.run_logferry(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, TZ="UTC"), timeout=60)
+    except AssertionError as e:
+        raise RuntimeError(str(e)) from None
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {p.returncode}: "
                            + p.stderr.decode("utf-8", "replace"))

@@ -29,6 +29,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+import lfharness  # noqa: E402  (its sanitizer-report scan)
+
 SKIP = 77
 
 # Deadlines bound how long a broken run takes to fail; a passing run returns
@@ -490,6 +493,11 @@ class Logferry:
         self.daemon = None
         self.conf = os.path.join(workdir, "logferry.conf")
         self.out = {p.name: os.path.join(workdir, f"logferry-{p.name}.out") for p in paths}
+        self.log_path = os.path.join(workdir, "logferry.log")  # every start's output, appended
+
+    def sanitizer_reports(self):
+        """Sanitizer reports in the output of every start (its stderr)."""
+        return lfharness.sanitizer_reports_in_file(self.log_path)
 
     def _write_config(self, ports):
         lines = [
@@ -520,7 +528,7 @@ class Logferry:
             persist = os.path.join(self.workdir, "logferry-persist")
             os.makedirs(persist, exist_ok=True)
             self.daemon = Daemon("logferry", [self.binary, "run", "-f", self.conf, "--persist-dir", persist],
-                                 os.path.join(self.workdir, "logferry.log"),
+                                 self.log_path,
                                  env=dict(os.environ, TZ="UTC"), cwd=self.workdir)
             try:
                 wait_until(lambda: set(ports.values()) <= listening_ports(), START_TIMEOUT,
@@ -712,7 +720,7 @@ def run(peer, logferry_binary, keep_tmp=False, verbose=False):
         lf_rc = lf.stop()
         for c in caps.values():
             c.stop()
-        failures = []
+        failures = [f"sanitizer report:\n{r}" for r in lf.sanitizer_reports()]
         if lf_rc != 0:
             failures.append(f"logferry exited with {lf_rc} on SIGTERM (expected 0)")
         stats = parse_stats(lf.output())

@@ -70,7 +70,7 @@ class DiskBufferTest(h.ServerTest):
             f.write(lines(start, n))
 
     def buffer_cmd(self, *args):
-        r = subprocess.run([h.LOGFERRY, "buffer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "buffer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def waiting(self):
@@ -103,6 +103,23 @@ class DiskBufferTest(h.ServerTest):
             if len(parts) == 3 and parts[2].startswith("L"):
                 by.setdefault(parts[0], []).append(int(parts[2][1:9]))
         return by
+
+    def assert_every_line_once(self, total, sender, stop, label=""):
+        """Waits until the server has each of the `total` lines (while
+        `sender` runs), stops the processes `stop` in order, prints the counts
+        and asserts that every line is stored once and the buffer is empty."""
+        h.wait_until(lambda: len(set(seqs(self.out))) >= total, 120,
+                     lambda: f"{total} lines at the server (have {len(set(seqs(self.out)))})", interval=0.2,
+                     proc=sender.proc)
+        for lf in stop:
+            self.stop_ok(lf)
+        got = seqs(self.out)
+        missing = sorted(set(range(total)) - set(got))
+        repeats = len(got) - len(set(got))
+        print(f"{label}written={total} stored={len(got)} missing={len(missing)} repeated={repeats}")
+        self.assertEqual(missing, [], "lines lost")
+        self.assertEqual(repeats, 0, "lines stored twice")
+        self.assertEqual(self.waiting(), 0)
 
     def run_scenario(self, driver):
         # 1. Server away; the buffer fills; kill -9.
@@ -302,19 +319,49 @@ class DiskBufferTest(h.ServerTest):
         relay = start_relay()
         server = self.server("ferry")
         writer.join()
-        h.wait_until(lambda: len(set(seqs(self.out))) >= total, 120,
-                     lambda: f"{total} lines at the server (have {len(set(seqs(self.out)))})", interval=0.2,
-                     proc=relay.proc)
-        self.stop_ok(client)
-        self.stop_ok(relay)
+        self.assert_every_line_once(total, relay, (client, relay, server))
+
+    def client_kill9_mid_load(self, reliable):
+        """client (file source -> ferry() with a disk buffer) -> server, lines
+        flowing all along.  The client is killed with kill -9 while it
+        forwards, again while the server is away (the buffer holds lines
+        the server never saw), and once more after the server is back.  Its
+        saved position moves once a batch is in the buffer and is saved at
+        most once a second, so each restart reads again lines that the
+        buffer holds or already passed on; the buffer replays what it had
+        not seen acknowledged.  Every line is stored, and none twice."""
+        capacity = 64 << 20
+
+        def stored():
+            return len(seqs(self.out))
+
+        server = self.server("ferry")
+        client = self.client("ferry", capacity, reliable)
+        total = 20000
+        writer = Writer(self.input, total, 4000)
+        writer.start()
+        h.wait_until(lambda: stored() >= 3000, 60, lambda: f"3000 lines stored (have {stored()})", interval=0.05)
+        client.kill9()  # while forwarding
+        client = self.client("ferry", capacity, reliable)
+        h.wait_until(lambda: stored() >= 7000, 60, lambda: f"7000 lines stored (have {stored()})", interval=0.05)
         self.stop_ok(server)
-        got = seqs(self.out)
-        missing = sorted(set(range(total)) - set(got))
-        repeats = len(got) - len(set(got))
-        print(f"written={total} stored={len(got)} missing={len(missing)} repeated={repeats}")
-        self.assertEqual(missing, [], "lines lost")
-        self.assertEqual(repeats, 0, "lines stored twice")
-        self.assertEqual(self.waiting(), 0)
+        h.wait_until(lambda: self.waiting() >= 2000, 60,
+                     lambda: f"2000 lines in the client's buffer (have {self.waiting()})", interval=0.1,
+                     proc=client.proc)
+        client.kill9()  # the buffer holds lines the server never saw; lines still coming
+        client = self.client("ferry", capacity, reliable)
+        server = self.server("ferry")
+        h.wait_until(lambda: stored() >= 15000, 60, lambda: f"15000 lines stored (have {stored()})", interval=0.05)
+        client.kill9()
+        client = self.client("ferry", capacity, reliable)
+        writer.join()
+        self.assert_every_line_once(total, client, (client, server), f"reliable({'yes' if reliable else 'no'}): ")
+
+    def test_client_kill9_mid_load_reliable(self):
+        self.client_kill9_mid_load(True)
+
+    def test_client_kill9_mid_load_not_reliable(self):
+        self.client_kill9_mid_load(False)
 
     def test_check_describes_and_rejects(self):
         path = self.path("c.conf")
@@ -322,7 +369,7 @@ class DiskBufferTest(h.ServerTest):
                 'syslog("127.0.0.1" disk-buffer(reliable(yes) disk-buf-size(100000000) mem-buf-length(100)))')
         with open(path, "w") as f:
             f.write(conf(f"file({h.config_string(self.input)})", dest))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err = r.stderr.decode()
         self.assertEqual(r.returncode, 1, err)
         self.assertIn(f"{path}:4:", err)
@@ -331,7 +378,7 @@ class DiskBufferTest(h.ServerTest):
         self.assertIn("did you mean 'reliable'?", err)
         with open(path, "w") as f:
             f.write(conf(f"file({h.config_string(self.input)})", dest.split("; ")[1]))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertIn("syslog() tcp 127.0.0.1:601 disk-buffer(reliable 100000000 bytes)", r.stdout.decode())
 

@@ -9,7 +9,6 @@ lost, nothing repeated."""
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -382,7 +381,7 @@ class FerryTest(FerryBase):
         dicts = []
         for size in (4096, 2048):
             d = self.path(f"ferry-{size}.dict")
-            p = subprocess.run([h.LOGFERRY, "ferry-dictionary", "train", "-o", d, "--size", str(size), sample],
+            p = h.run_logferry([h.LOGFERRY, "ferry-dictionary", "train", "-o", d, "--size", str(size), sample],
                                  capture_output=True, text=True, timeout=60)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn("dictionary id", p.stdout)

@@ -301,7 +301,7 @@ class KafkaTest(h.ServerTest):
         conf = self.path("check.conf")
         with open(conf, "w") as f:
             f.write(kafka_conf(h.free_port(), self.kafka.bootstraps, opts))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
         return r.stderr
 
@@ -323,18 +323,18 @@ class KafkaTest(h.ServerTest):
             f.write(kafka_conf(h.free_port(), self.kafka.bootstraps,
                                'topic("t") config("acks" => "all" "linger.ms" "5" "client.id"("me") '
                                '"compression.type" => "zstd")'))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("kafka-c()", r.stdout)
         # properties-file(): Java-style lines, each checked like config().
         props = self.path("producer.properties")
         with open(props, "w") as f:
             f.write("# comment\n! comment\ncompression.type=zstd\nlinger.ms: 5\n")
-        self.assertEqual(subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True).returncode, 0)
+        self.assertEqual(h.run_logferry([h.LOGFERRY, "check", "-f", conf], capture_output=True).returncode, 0)
         with open(conf, "w") as f:
             f.write(kafka_conf(h.free_port(), self.kafka.bootstraps,
                                f'topic("t") properties-file({h.config_string(props)})'))
-        r = subprocess.run([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
+        r = h.run_logferry([h.LOGFERRY, "check", "-f", conf], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with open(props, "a") as f:
             f.write("compression.type=rot13\n")

@@ -106,7 +106,7 @@ def expected_b_records(tag, n, start=0):
 
 def year_of_bsd_stamp(logferry, line):
     """The ISODATE logferry gives an RFC 3164 line (its year is guessed)."""
-    out = subprocess.run([logferry, "parse"], input=line, stdout=subprocess.PIPE, check=True,
+    out = h.run_logferry([logferry, "parse"], input=line, stdout=subprocess.PIPE, check=True,
                          env=dict(os.environ, TZ="UTC")).stdout
     return json.loads(out.decode().splitlines()[0])["ISODATE"]
 
@@ -692,7 +692,7 @@ class NetworkDestinationTest(h.ServerTest):
                     'failback(tcp-probe-interval(5) successful-probes-required(2))));\n'
                     '  network("u.example.com" transport("udp") template("$MSG\\n") flags(no-multi-line));\n'
                     '};\nlog { source(s); destination(d); };\n')
-        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = r.stdout.decode(), r.stderr.decode()
         self.assertEqual(r.returncode, 0, err)
         self.assertIn("    network() tcp logs.example.com:514 disk-buffer(non-reliable 1073741824 bytes)\n", out)
@@ -705,7 +705,7 @@ class NetworkDestinationTest(h.ServerTest):
             f.write('@version: 4.0\nsource s { network(port(5140)); };\n'
                     'destination d { network(port(514) transport("tls")); syslog("x" failover(server("y"))); };\n'
                     'log { source(s); destination(d); };\n')
-        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err = r.stderr.decode()
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("expected the host to send to in network() destination", err)
@@ -722,7 +722,7 @@ class NetworkDestinationTest(h.ServerTest):
                     '  network-load-balancer(targets(logs1 "logs2.example.com" "::1") port(6514) flags(syslog-protocol));\n'
                     '  network-load-balancer(targets("u1" "u2") transport("udp"));\n'
                     '};\nlog { source(s); destination(d); };\n')
-        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = r.stdout.decode(), r.stderr.decode()
         self.assertEqual(r.returncode, 0, err)
         self.assertIn("    network-load-balancer() tcp round-robin(logs1:6514 logs2.example.com:6514 [::1]:6514)\n", out)
@@ -736,7 +736,7 @@ class NetworkDestinationTest(h.ServerTest):
                     '  network-load-balancer(port(514));\n'
                     '  network-load-balancer(targets());\n'
                     '};\nlog { source(s); destination(d); };\n')
-        r = subprocess.run([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = h.run_logferry([a_bin(), "check", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err = r.stderr.decode()
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(":4:", err)

@@ -249,9 +249,48 @@ def parse_stats(text):
     return out
 
 
-# What a sanitizer writes when it finds something.  UBSan goes on after a
-# report and the exit status stays 0, so only the stderr tells.
+# What a sanitizer writes when it finds something.  Only the stderr tells
+# for sure: a test may expect a failing exit status (a config error), not
+# see one (a process it killed), or run a build whose sanitizers recover.
 SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer")
+
+
+def sanitizer_reports_in(text, label):
+    """The sanitizer reports in `text` (what a logferry wrote on stderr,
+    named `label` in the excerpts): one excerpt per report found."""
+    found = []
+    for marker in SANITIZER_MARKERS:
+        i = text.find(marker)
+        if i >= 0:
+            found.append(f"--- {label}:\n{text[max(0, i - 300):i + 4000]}")
+    return found
+
+
+def sanitizer_reports_in_file(path):
+    """sanitizer_reports_in() of a file's text (none when it is absent)."""
+    return sanitizer_reports_in((read_bytes(path) or b"").decode("utf-8", "replace"), os.path.basename(path))
+
+
+def run_logferry(args, **kwargs):
+    """subprocess.run(args, **kwargs) for a logferry command that runs to
+    its end (check, parse, buffer, a run that must fail, ...): stderr is
+    captured when the caller does not, and a sanitizer report in it raises
+    AssertionError, whatever the exit status (tests expect some commands
+    to fail).  Processes that run on in the background go through
+    Logferry.open_stderr() or sanitizer_reports_in_file() instead."""
+    if not kwargs.get("capture_output") and "stderr" not in kwargs:
+        kwargs["stderr"] = subprocess.PIPE
+    check = kwargs.pop("check", False)  # after the scan: a report says more than the exit status
+    p = subprocess.run(args, **kwargs)
+    err = p.stdout if kwargs.get("stderr") == subprocess.STDOUT else p.stderr
+    if isinstance(err, bytes):
+        err = err.decode("utf-8", "replace")
+    reports = sanitizer_reports_in(err or "", " ".join(str(a) for a in args[:3]))
+    if reports:
+        raise AssertionError("sanitizer report in logferry's stderr:\n" + "\n".join(reports))
+    if check:
+        p.check_returncode()
+    return p
 
 # Every Logferry started since the current test began (ServerTest.tearDown
 # kills them and scans their stderr).
@@ -298,14 +337,7 @@ class Logferry:
     def sanitizer_reports(self):
         """The sanitizer reports in the stderr of every run of this
         logferry: one excerpt per report found."""
-        found = []
-        for path in self.err_paths:
-            text = (read_bytes(path) or b"").decode("utf-8", "replace")
-            for marker in SANITIZER_MARKERS:
-                i = text.find(marker)
-                if i >= 0:
-                    found.append(f"--- {os.path.basename(path)}:\n{text[max(0, i - 300):i + 4000]}")
-        return found
+        return [r for path in self.err_paths for r in sanitizer_reports_in_file(path)]
 
     def start(self, make_conf, nports=1, unix_paths=(), kinds=None, tries=3):
         """Writes make_conf(ports) (ports: nports fresh loopback ports) and
@@ -329,6 +361,9 @@ class Logferry:
                 if self.proc.poll() is not None:
                     self._err.close()
                     last = read_bytes(self.err_path).decode("utf-8", "replace")
+                    reports = sanitizer_reports_in(last, os.path.basename(self.err_path))
+                    if reports:  # the next try writes over this stderr
+                        raise AssertionError("sanitizer report in logferry's stderr:\n" + "\n".join(reports))
                     break
                 if all(port_ready(p, k) for p, k in zip(self.ports, kinds)) and all(unix_socket_ready(p) for p in unix_paths):
                     return self
@@ -424,7 +459,7 @@ def wait_sources_in(lf, n):
 def buffer_waiting(buf):
     """Messages waiting in the disk buffers under directory `buf`, as
     `logferry buffer inspect` counts them."""
-    r = subprocess.run([LOGFERRY, "buffer", "inspect", buf], capture_output=True, text=True, timeout=30)
+    r = run_logferry([LOGFERRY, "buffer", "inspect", buf], capture_output=True, text=True, timeout=30)
     return sum(int(line.split()[0]) for line in r.stdout.splitlines()
                if "messages waiting" in line and line.strip().endswith("bytes in segments"))
 
@@ -444,8 +479,8 @@ def source_totals(stats, prefix=""):
 
 class ServerTest(unittest.TestCase):
     """Gives each test a temp dir, stops every logferry it started and fails
-    the test when one of them wrote a sanitizer report (the exit status of
-    an ASan+UBSan build does not tell: UBSan goes on after a report)."""
+    the test when one of them wrote a sanitizer report (see
+    SANITIZER_MARKERS)."""
 
     maxDiff = None
 
@@ -521,7 +556,7 @@ class ServerTest(unittest.TestCase):
         path = self.path("bad.conf")
         with open(path, "w") as f:
             f.write("@version: 4.0\n" + body)
-        p = subprocess.run([LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
+        p = run_logferry([LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
         return p.returncode, p.stderr + p.stdout
 
     def assert_config_errors(self, cases):

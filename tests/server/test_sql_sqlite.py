@@ -468,7 +468,7 @@ class SqliteTest(h.ServerTest):
         path = self.path("good.conf")
         with open(path, "w") as f:
             f.write(conf_head() + tcp_source(h.free_port()) + dest + log_path())
-        p = subprocess.run([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
+        p = h.run_logferry([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("sql() sqlite3 ", p.stdout)
         self.assertIn("disk-buffer(reliable", p.stdout)
@@ -521,7 +521,7 @@ class SqliteTest(h.ServerTest):
                     'destination d { sql(type(sqlite3) database("x.db") table("m_${R_YEAR}")\n'
                     '  columns("a", "b int", "c") values("$HOST", default, "$MSG") null("")); };\n'
                     'log { source(s); destination(d); };\n')
-        p = subprocess.run([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
+        p = h.run_logferry([h.LOGFERRY, "check", "-f", path], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("sql() sqlite3 x.db table m_${R_YEAR}", p.stdout)
 
@@ -530,7 +530,7 @@ class SqliteTest(h.ServerTest):
         path = self.path("lf.conf")
         with open(path, "w") as f:
             f.write(conf_head() + tcp_source(h.free_port()) + sql_dest(db) + log_path())
-        p = subprocess.run([h.LOGFERRY, "run", "-f", path], capture_output=True, text=True, timeout=30)
+        p = h.run_logferry([h.LOGFERRY, "run", "-f", path], capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(f"cannot open SQLite database '{db}'", p.stderr)
 

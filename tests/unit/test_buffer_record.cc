@@ -145,3 +145,21 @@ TEST_CASE("buffer record: malformed records give an error, never a read past the
     CHECK(r.error().find("bytes after") != std::string::npos);
   }
 }
+
+TEST_CASE("buffer record: file_reach gives a record's file life and its last line's end, for own lines only") {
+  RunHeader h;
+  h.source_id = 1;
+  h.file_life = 0xABCDull;
+  uint64_t life = 0, end = 0;
+  REQUIRE(file_reach(run_record(h, 3), &life, &end));
+  CHECK(life == 0xABCDull);
+  CHECK(end == 300);
+  // Another node's lines (a relay's record), lines of no file, and a
+  // record cut short say nothing.
+  CHECK_FALSE(file_reach(run_record(origin_header(), 3), &life, &end));
+  h.file_life = 0;
+  CHECK_FALSE(file_reach(run_record(h, 3), &life, &end));
+  h.file_life = 7;
+  std::string rec = run_record(h, 3);
+  for (size_t len = 0; len < rec.size(); ++len) CHECK_FALSE(file_reach(rec.substr(0, len), &life, &end));
+}
