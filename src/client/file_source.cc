@@ -1004,7 +1004,10 @@ void FileSource::acknowledged(uint32_t stream, uint64_t position) {
 
 void FileSource::save_positions(bool force) {
   if (!store_) return;
-  if (!force && now_ms() - last_save_ms_ < kSaveIntervalMs) return;
+  // The ticks that call this come every follow-freq() (1 s by default) and
+  // may come a few ms early: a tenth of slack, or every other tick would be
+  // skipped and the state saved every 2 s.
+  if (!force && now_ms() - last_save_ms_ < kSaveIntervalMs * 9 / 10) return;
   last_save_ms_ = now_ms();
   std::string err;
   if (!store_->save(&err)) {
