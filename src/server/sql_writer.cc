@@ -149,6 +149,45 @@ void SqlWriter::setup_marks() {
   db_marks_.setup("commits:" + node_id_hex(id) + ":" + hash, node_id_hex(id), origins);
 }
 
+void SqlWriter::use_marks_table() {
+  marks_on_ = !cfg_.marks_table.empty();
+  if (!marks_on_) return;
+  std::string name = cfg_.marks_table;
+  sanitize_table_name(name, lower_names_);
+  marks_table_ = quote_identifier(name);
+}
+
+std::string SqlWriter::marks_table_ddl() const {
+  return "CREATE TABLE IF NOT EXISTS " + marks_table_ + " (stream text PRIMARY KEY, seq bigint NOT NULL)";
+}
+
+bool SqlWriter::commit_unanswered(size_t n, size_t refused, std::string what) {
+  if (!marks_on_ || !db_marks_.counts_commits()) return false;
+  unsure_rows_ = n;
+  unsure_refused_ = refused;
+  unsure_marks_ = db_marks_.pending();
+  unsure_what_ = std::move(what);
+  return true;
+}
+
+bool SqlWriter::marks_loaded(const std::unordered_map<std::string, uint64_t>& table) {
+  bool happened = false;
+  if (unsure_rows_ > 0) {
+    happened = db_marks_.next_commit_in(table);
+    size_t n = unsure_rows_;
+    unsure_rows_ = 0;
+    if (happened) {
+      db_marks_.committed(unsure_marks_);
+      rows_done(n, unsure_refused_);
+    }
+    report(5, "the commit of " + std::to_string(n) + " rows " + unsure_what_ + " " +
+                  (happened ? "had happened (the marks table says so); they are not written again"
+                            : "had not happened; they are written again"));
+  }
+  db_marks_.loaded(table);
+  return happened;
+}
+
 void SqlWriter::close_handles() {
   for (uv_timer_t* t : {&timer_, &shutdown_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { --static_cast<SqlWriter*>(h->data)->outstanding_; });
