@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/shutdown_give_up.h"
 #include "core/text.h"
 #include "relay/node_id.h"
 
@@ -414,11 +415,12 @@ void SqlWriter::shutdown_check() {
     pump();
     return;
   }
-  // What shutdown could not commit is counted and never taken: a file
-  // source's saved position stays before it, so the next start sends it.
+  // What shutdown could not commit is counted (unless a disk buffer keeps
+  // it) and never taken: a file source's saved position stays before it,
+  // so the next start sends it.
   size_t left = backlog_.size();
-  Counters::add(counters.dropped_queue_full, left);
-  report(4, "shutting down with " + std::to_string(left) + " rows not committed (" + reason + ")");
+  std::string kept = give_up_at_shutdown(*this, left);
+  report(4, "shutting down with " + std::to_string(left) + " rows not committed (" + reason + ")" + kept);
   finish_close();
 }
 

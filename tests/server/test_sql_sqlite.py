@@ -500,6 +500,37 @@ class SqliteTest(SqlFerryCases, h.ServerTest):
                          "every line exactly once, in order")
         self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
+    def test_disk_buffer_keeps_what_shutdown_gives_up(self):
+        """disk-buffer(): the database is locked while lines come, so rows
+        wait in sql()'s backlog; at SIGTERM sql() gives them up, and they
+        stay in the buffer: not counted as dropped (the report says so),
+        written exactly once after the next start."""
+        db = self.path("logs.db")
+        buf = self.path("buffers")
+        n = 500
+        dest = sql_dest(db, columns='"message"', values='"${MSGONLY}"',
+                        extra=f"time-reopen(1) disk-buffer(dir({h.config_string(buf)}))")
+        lf = self.tcp_server(dest, name="lf1")
+        h.wait_until(lambda: query(db, "SELECT count(*) FROM logferry_marks"), what="the marks table read",
+                     proc=lf.proc)
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        sent = [f"line {i:05d}" for i in range(n)]
+        h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h app - - - %s\n" % m.encode() for m in sent))
+        h.wait_until(lambda: "the database is locked" in lf.stderr_text(), what="rows waiting for the lock",
+                     proc=lf.proc)
+        stats = self.stop_ok(lf)
+        self.assertRegex(lf.stderr, r"shutting down with \d+ rows not committed \(.*\); they stay in the disk buffer")
+        self.assertEqual(stats["destination"]["d#0"]["dropped_queue_full"], 0, stats)
+        self.assertEqual(h.buffer_waiting(buf), n)
+        locker.execute("COMMIT")
+        locker.close()
+        lf = self.tcp_server(dest, name="lf2")
+        h.wait_until(lambda: h.buffer_waiting(buf) == 0, what="the buffer to drain", proc=lf.proc)
+        self.stop_ok(lf)
+        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")], sent,
+                         "every line exactly once, in order")
+
     # ---- ferry() upstream: the marks table (sql_ferry_lib.py) ----
 
     def sql_ferry_dest(self):
