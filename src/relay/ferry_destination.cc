@@ -24,6 +24,7 @@
 #include <map>
 
 #include "core/origin_table.h"
+#include "core/shutdown_give_up.h"
 #include "relay/connection.h"
 #include "relay/failback_probe.h"
 #include "relay/ferry_codec.h"
@@ -845,11 +846,13 @@ class FerryDestination : public Destination, private LinkEvents {
   }
 
   // Shutdown could not get everything acknowledged: what is left was never
-  // taken, so file sources read it again at the next start.
+  // taken, so file sources read it again at the next start (a disk buffer
+  // sends it again).
   void give_up(const std::string& reason) {
     if (done_) return;
+    std::string kept = kept_in_disk_buffer_text(*this);
     report(4, "shutting down with " + std::to_string(waiting_messages()) + " messages not acknowledged (" + reason +
-                  "); they are not counted as delivered");
+                  ")" + (kept.empty() ? "; they are not counted as delivered" : kept));
     finish_close();
   }
 

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/shutdown_give_up.h"
 #include "relay/completion_window.h"
 #include "relay/delivery_marks.h"
 #include "relay/hold_reports.h"
@@ -346,13 +347,14 @@ class KafkaDestination : public Destination {
       return;
     }
     if (now_ms() - close_started_ms_ < static_cast<uint64_t>(cfg_.flush_timeout_on_shutdown_ms)) return;
-    // What Kafka did not confirm is counted and never taken: a file
-    // source's saved position stays before it, so the next start sends it
-    // (possibly a second time, if Kafka did store it).
+    // What Kafka did not confirm is counted (unless a disk buffer keeps
+    // it) and never taken: a file source's saved position stays before it,
+    // so the next start sends it (possibly a second time, if Kafka did
+    // store it).
     uint64_t left = window_.outstanding();
-    Counters::add(counters.dropped_queue_full, left);
+    std::string kept = give_up_at_shutdown(*this, left);
     report(4, "shutting down with " + std::to_string(left) + " records not confirmed by Kafka (flush-timeout-on-shutdown(" +
-                  std::to_string(cfg_.flush_timeout_on_shutdown_ms) + ") passed)");
+                  std::to_string(cfg_.flush_timeout_on_shutdown_ms) + ") passed)" + kept);
     finish();
   }
 

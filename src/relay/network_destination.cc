@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/shutdown_give_up.h"
 #include "relay/connection.h"
 #include "relay/delivery_marks.h"
 #include "relay/failback_probe.h"
@@ -382,7 +383,7 @@ class NetworkDestination : public Destination, private LinkEvents {
     uint64_t inflight = 0;
     for (const auto& l : links_)
       if (l->writing() && l->conn()->tcp()) inflight += l->conn()->write_msgs();
-    if (pending && !backed_by_disk_buffer) Counters::add(counters.dropped_queue_full, pending);
+    std::string kept = give_up_at_shutdown(*this, pending);
     if (inflight) {
       Counters::add(counters.errors, inflight);
       if (!backed_by_disk_buffer) lost_total_ += inflight;
@@ -396,9 +397,7 @@ class NetworkDestination : public Destination, private LinkEvents {
     pending_msgs_ = 0;
     std::string text = "shutting down with " + std::to_string(pending) + " messages not sent";
     if (inflight) text += " and " + std::to_string(inflight) + " partly written";
-    text += " (" + reason + ")";
-    if (backed_by_disk_buffer) text += "; they stay in the disk buffer and are sent after the next start";
-    report(4, text);
+    report(4, text + " (" + reason + ")" + kept);
     finish_close();
   }
 

@@ -328,13 +328,11 @@ std::unique_ptr<DestinationDriver> read_sql(OptionReader& r, const BuildContext&
 
   r.strings("session-statements", &c.session_statements);
   r.string("create-statement-append", &c.create_statement_append);
+  r.string("marks-table", &c.marks_table);
   if (pgsql) {
     r.yesno("pgsql-copy", &c.pgsql_copy);
-    r.string("marks-table", &c.marks_table);
-  } else {
-    for (const char* opt : {"pgsql-copy", "marks-table"})
-      if (const ConfNode* n = r.child(opt))
-        r.diag()->warning(n->loc, std::string(opt) + "() has no meaning for type(sqlite3)");
+  } else if (const ConfNode* n = r.child("pgsql-copy")) {
+    r.diag()->warning(n->loc, "pgsql-copy() has no meaning for type(sqlite3)");
   }
   std::vector<std::string> flags;
   r.flags("flags", {"explicit-commits", "dont-create-tables"}, &flags);

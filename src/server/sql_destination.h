@@ -48,7 +48,7 @@ struct SqlDestinationConfig {
   std::string null_value;                       // a value rendering to this is NULL
   bool create_tables = true;                    // flags(dont-create-tables) clears it
   bool pgsql_copy = true;                       // pgsql: rows by COPY FROM STDIN, else by INSERT
-  std::string marks_table = "logferry_marks";   // pgsql: marks written with the rows (sql_marks.h); "": none
+  std::string marks_table = "logferry_marks";   // marks written with the rows (sql_marks.h); "": none
   size_t batch_lines = 100;          // rows per transaction at most
   int64_t batch_timeout_ms = 0;      // 0: commit at the end of every batch
   int64_t time_reopen = 60;          // the longest wait between attempts, seconds

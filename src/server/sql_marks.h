@@ -7,9 +7,9 @@
 // rows already stored are recognised and not written twice.
 //
 // The database backend reads the table after every connect (loaded()),
-// writes what for_rows() and next_commit() give with each transaction, and
-// calls committed() once the commit succeeded.  Checking a message
-// (stored()) allocates nothing once its origin was seen.
+// begins each transaction with begin(), writes what each_write() gives with
+// its rows, and calls committed() once the commit succeeded.  Checking a
+// message (stored()) allocates nothing once its origin was seen.
 #pragma once
 
 #include <cstdint>
@@ -70,10 +70,34 @@ class SqlMarks {
   bool counts_commits() const { return !commit_key_.empty(); }
   uint64_t commits() const { return commits_; }
   uint64_t next_commit() const { return commits_ + 1; }
+  // Whether `table` (as read) holds the next commit's count: a commit left
+  // unanswered has happened.
+  bool next_commit_in(const std::unordered_map<std::string, uint64_t>& table) const {
+    auto it = table.find(commit_key_);
+    return counts_commits() && it != table.end() && it->second == next_commit();
+  }
 
   // A transaction with these marks (and the commit count next_commit())
   // is committed.
   void committed(const Batches& marks);
+
+  // ---- the transaction in flight (one at a time) ----
+
+  // It takes the n oldest rows of `rows`: its marks (for_rows()).
+  void begin(const RowBacklog& rows, size_t n) { for_rows(rows, n, &pending_); }
+  const Batches& pending() const { return pending_; }
+  // Calls write(key, seq) for every row of the table the transaction
+  // upserts: its streams' marks, then the commit count.  The keys are hex
+  // digits, ':' and "commits" (origin_stream_key()): no quoting needed.
+  template <class F>
+  void each_write(F&& write) {
+    for (const auto& [origin, seq] : pending_) {
+      const std::string& k = key(origin);
+      if (!k.empty()) write(k, seq);
+    }
+    if (counts_commits()) write(commit_key_, next_commit());
+  }
+  void committed() { committed(pending_); }
 
  private:
   void resolve(uint32_t origin);
@@ -86,6 +110,7 @@ class SqlMarks {
   std::unordered_map<std::string, uint64_t> table_;  // every mark, by key
   std::vector<uint64_t> by_origin_;   // by origin number: the mark (0: none)
   std::vector<std::string> keys_;     // by origin number: its key ("" unknown)
+  Batches pending_;                   // reused: the marks of the transaction in flight
 };
 
 }  // namespace logferry

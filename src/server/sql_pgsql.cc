@@ -126,12 +126,7 @@ class PgsqlWriter : public SqlWriter {
   explicit PgsqlWriter(const SqlDestinationConfig& c) : SqlWriter(c) {
     reject_nul_ = true;
     where_ = (cfg_.host.empty() ? std::string("the local socket") : cfg_.host) + (cfg_.port.empty() ? "" : ":" + cfg_.port);
-    marks_on_ = !cfg_.marks_table.empty();
-    if (marks_on_) {
-      std::string name = cfg_.marks_table;
-      sanitize_table_name(name, true);
-      marks_table_ = quote_identifier(name);
-    }
+    use_marks_table();
   }
 
   ~PgsqlWriter() override {
@@ -352,13 +347,9 @@ class PgsqlWriter : public SqlWriter {
   void connection_lost(const std::string& why) {
     bool unknown = outcome_unknown();
     size_t unsure = unknown ? txn_rows_ : 0;
-    bool resolvable = unknown && marks_on_ && db_marks_.counts_commits();
-    if (resolvable) {
-      // Read back from the commit count on reconnect (marks_read()).
-      unsure_rows_ = unsure;
-      unsure_single_ = query_ == Query::kSingle;
-      unsure_marks_ = txn_marks_;
-    }
+    // Read back from the commit count on reconnect (marks_read()).
+    bool resolvable = unknown && commit_unanswered(unsure, 0, "left unanswered when the connection broke");
+    if (resolvable) unsure_single_ = query_ == Query::kSingle;
     drop_connection();
     uint64_t delay = after_failure();
     failing_ = true;
@@ -821,13 +812,12 @@ class PgsqlWriter : public SqlWriter {
       case Query::kMarksRead:
         if (!ok) {
           if (error_state_ == "42P01" && cfg_.create_tables) {
-            sql_ = "CREATE TABLE IF NOT EXISTS " + marks_table_ + " (stream text PRIMARY KEY, seq bigint NOT NULL)";
+            sql_ = marks_table_ddl();
             send(Query::kMarksSetup, false);
             return;
           }
           failed("cannot read the marks table " + marks_table_ + ": " + error_text_ +
-                 (error_state_ == "42P01" ? " (create it: CREATE TABLE " + marks_table_ +
-                                                " (stream text PRIMARY KEY, seq bigint NOT NULL), and grant SELECT, "
+                 (error_state_ == "42P01" ? " (create it: " + marks_table_ddl() + ", and grant SELECT, "
                                                 "INSERT, UPDATE on it; or set marks-table(\"\"))"
                                           : ""));
           return;
@@ -951,56 +941,35 @@ class PgsqlWriter : public SqlWriter {
     send(Query::kMarksRead, false);
   }
 
-  // The marks table was read on a new connection: first what became of a
-  // commit left unanswered when the last one broke, then the marks.
+  // The marks table was read on a new connection (a row alone whose
+  // commit went unanswered and happened is no longer to be isolated).
   void marks_read() {
-    if (unsure_rows_ > 0) {
-      auto it = read_marks_.find(db_marks_.commit_key());
-      bool happened = it != read_marks_.end() && it->second == db_marks_.next_commit();
-      size_t n = unsure_rows_;
-      unsure_rows_ = 0;
-      if (happened) {
-        db_marks_.committed(unsure_marks_);
-        rows_done(n, 0);
-        if (unsure_single_ && isolate_left_ > 0) --isolate_left_;
-      }
-      report(5, "the commit of " + std::to_string(n) + " rows left unanswered when the connection broke " +
-                    (happened ? "had happened (the marks table says so); they are not written again"
-                              : "had not happened; they are written again"));
-    }
-    db_marks_.loaded(read_marks_);
+    if (marks_loaded(read_marks_) && unsure_single_ && isolate_left_ > 0) --isolate_left_;
     marks_read_ = true;
   }
 
   // What a transaction of the n oldest rows writes to the marks table
   // (marks_sql_, "" for nothing): INSERT INTO marks (stream, seq) VALUES
   // ... ON CONFLICT ... DO UPDATE, with the marks of its rows and the next
-  // commit count.  The keys are hex digits, ':' and "commits"
-  // (origin_stream_key(), commit_key()): literals need no escaping.
+  // commit count.  The keys need no escaping (SqlMarks::each_write()).
   void prepare_marks(size_t n) {
     marks_sql_.clear();
-    txn_marks_.clear();
     if (!marks_on_) return;
-    db_marks_.for_rows(backlog_, n, &txn_marks_);
+    db_marks_.begin(backlog_, n);
     bool first = true;
-    auto add = [&](const std::string& key, uint64_t seq) {
+    db_marks_.each_write([&](const std::string& key, uint64_t seq) {
       marks_sql_ += first ? "INSERT INTO " + marks_table_ + " AS m (stream, seq) VALUES ('" : ", ('";
       first = false;
       marks_sql_ += key;
       marks_sql_ += "', ";
       append_uint(marks_sql_, seq);
       marks_sql_ += ")";
-    };
-    for (const auto& [origin, seq] : txn_marks_) {
-      const std::string& key = db_marks_.key(origin);
-      if (!key.empty()) add(key, seq);
-    }
-    if (db_marks_.counts_commits()) add(db_marks_.commit_key(), db_marks_.next_commit());
+    });
     if (!first) marks_sql_ += " ON CONFLICT (stream) DO UPDATE SET seq = GREATEST(m.seq, EXCLUDED.seq)";
   }
 
   void txn_committed() {
-    if (marks_on_) db_marks_.committed(txn_marks_);
+    if (marks_on_) db_marks_.committed();
   }
 
   // A table or column is missing (e.g. dropped): every table, and the
@@ -1058,16 +1027,11 @@ class PgsqlWriter : public SqlWriter {
   std::string copy_data_;  // reused: the COPY's rows in text format
   size_t copy_sent_ = 0;   // of copy_data_, handed to libpq
   std::string sql_;                  // reused: the statement being sent
-  std::string marks_table_;          // quoted; "" without marks-table()
   bool marks_read_ = false;          // on this connection
   std::unordered_map<std::string, uint64_t> read_marks_;  // kMarksRead's answer
-  SqlMarks::Batches txn_marks_;      // reused: what the transaction in flight marks
-  std::string marks_sql_;            // reused: its upsert of the marks table (prepare_marks())
-  // A commit left unanswered when the connection broke: its rows (the
-  // oldest), whether it was a row alone, its marks.
-  size_t unsure_rows_ = 0;
+  std::string marks_sql_;            // reused: the transaction's upsert of the marks table (prepare_marks())
+  // A commit left unanswered when the connection broke was of a row alone.
   bool unsure_single_ = false;
-  SqlMarks::Batches unsure_marks_;
   std::vector<const char*> params_;  // reused: its parameter values
 };
 

@@ -16,11 +16,19 @@
 // counted as an error and reported; the rest of its transaction goes on.
 // Any other failure closes the file and opens it again after a backoff
 // (1 s, 2 s, ... up to time-reopen()).
+//
+// The marks table (marks-table(), sql_marks.h) is upserted by each
+// transaction before its COMMIT, so it is committed with the rows or not at
+// all; it is read after every open, before any row is written.  A COMMIT
+// that failed after SQLite had ended the transaction (an I/O error while the
+// WAL was written or synced) may have stored the rows: the commit count,
+// read after the reopen, tells.
 #include <sqlite3.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "core/shared_library.h"
 #include "server/sql_writer.h"
@@ -35,10 +43,12 @@ constexpr uint64_t kBusyRetryMs = 100;
 // libsqlite3 is loaded when an sqlite3 destination starts (dlopen), not
 // linked: a client that writes no database does not carry it in memory.
 #define LF_SQLITE_FUNCTIONS(X) \
+  X(sqlite3_bind_int64) \
   X(sqlite3_bind_null) \
   X(sqlite3_bind_text) \
   X(sqlite3_busy_timeout) \
   X(sqlite3_close_v2) \
+  X(sqlite3_column_int64) \
   X(sqlite3_column_text) \
   X(sqlite3_errmsg) \
   X(sqlite3_errstr) \
@@ -76,7 +86,7 @@ const LibSqlite* load_libsqlite(std::string* error) {
 
 class SqliteWriter : public SqlWriter {
  public:
-  explicit SqliteWriter(const SqlDestinationConfig& c) : SqlWriter(c) {}
+  explicit SqliteWriter(const SqlDestinationConfig& c) : SqlWriter(c) { use_marks_table(); }
   ~SqliteWriter() override { close_db(); }
 
  protected:
@@ -101,7 +111,7 @@ class SqliteWriter : public SqlWriter {
       wake_in(retry_wait_ms());
       return;
     }
-    if (!db_ || !configured_) {
+    if (!db_ || !configured_ || (marks_on_ && !upsert_)) {
       Outcome o = connect();
       if (o != Outcome::kOk) {
         handle(o);
@@ -143,13 +153,9 @@ class SqliteWriter : public SqlWriter {
     }
     if (!configured_) {
       // WAL: readers and this writer do not block each other.
-      sqlite3_stmt* st = nullptr;
-      int rc = sq_->sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
-      if (rc == SQLITE_OK) rc = sq_->sqlite3_step(st);
-      std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sq_->sqlite3_column_text(st, 0)) : "";
-      if (rc == SQLITE_ROW) rc = SQLITE_OK;
-      sq_->sqlite3_finalize(st);
-      if (rc != SQLITE_OK) return failed(rc);
+      std::string mode;
+      int rc = query("PRAGMA journal_mode=WAL", [&](sqlite3_stmt* st) { mode = column_text(st, 0); });
+      if (rc != SQLITE_OK) return classify(rc);
       if (mode != "wal" && !warned_mode_) {
         warned_mode_ = true;
         report(4, "the database cannot use WAL mode (journal mode '" + mode + "')");
@@ -163,7 +169,39 @@ class SqliteWriter : public SqlWriter {
       }
       configured_ = true;
     }
+    if (marks_on_ && !upsert_) return read_marks();
     return Outcome::kOk;
+  }
+
+  // The marks table: created when missing, read (marks_loaded()), its
+  // upsert prepared.
+  Outcome read_marks() {
+    int rc = SQLITE_OK;
+    if (cfg_.create_tables && (rc = exec(marks_table_ddl().c_str())) != SQLITE_OK)
+      return marks_failed(rc, "cannot create the marks table ");
+    std::unordered_map<std::string, uint64_t> table;
+    rc = query("SELECT stream, seq FROM " + marks_table_, [&](sqlite3_stmt* st) {
+      table[column_text(st, 0)] = static_cast<uint64_t>(sq_->sqlite3_column_int64(st, 1));
+    });
+    if (rc != SQLITE_OK) return marks_failed(rc, "cannot read the marks table ");
+    std::string sql = "INSERT INTO " + marks_table_ +
+                      " (stream, seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET seq = max(seq, excluded.seq)";
+    rc = sq_->sqlite3_prepare_v2(db_, sql.c_str(), -1, &upsert_, nullptr);
+    if (rc != SQLITE_OK) {
+      sq_->sqlite3_finalize(upsert_);
+      upsert_ = nullptr;
+      failed(rc);
+      return marks_failed(rc, "cannot write the marks table ");
+    }
+    marks_loaded(table);
+    return Outcome::kOk;
+  }
+
+  Outcome marks_failed(int rc, const char* what) {
+    last_error_ = what + marks_table_ + ": " + last_error_;
+    if (!cfg_.create_tables && last_error_.find("no such table") != std::string::npos)
+      last_error_ += " (create it: " + marks_table_ddl() + "; or set marks-table(\"\"))";
+    return classify(rc);
   }
 
   void finalize_inserts() {
@@ -174,6 +212,8 @@ class SqliteWriter : public SqlWriter {
 
   void close_db() {
     finalize_inserts();
+    if (upsert_) sq_->sqlite3_finalize(upsert_);
+    upsert_ = nullptr;
     if (db_) sq_->sqlite3_close_v2(db_);
     db_ = nullptr;
     configured_ = false;
@@ -232,6 +272,27 @@ class SqliteWriter : public SqlWriter {
     }
   }
 
+  // Runs a query, calling row(statement) for each row it gives; an SQLite
+  // result code (last_error_ set when it failed).
+  template <class F>
+  int query(const std::string& sql, F&& row) {
+    sqlite3_stmt* st = nullptr;
+    int rc = sq_->sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+    while (rc == SQLITE_OK && (rc = sq_->sqlite3_step(st)) == SQLITE_ROW) {
+      row(st);
+      rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    if (rc != SQLITE_OK) failed(rc);
+    sq_->sqlite3_finalize(st);
+    return rc;
+  }
+
+  std::string column_text(sqlite3_stmt* st, int col) {
+    const unsigned char* text = sq_->sqlite3_column_text(st, col);
+    return text ? reinterpret_cast<const char*>(text) : "";
+  }
+
   int exec(const char* sql) {
     char* msg = nullptr;
     int rc = sq_->sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
@@ -287,21 +348,11 @@ class SqliteWriter : public SqlWriter {
   Outcome create_table(SqlTable& table) {
     // Which columns exist (none: no table).
     std::vector<std::string> have;
-    sqlite3_stmt* st = nullptr;
-    std::string sql = "PRAGMA table_info(" + table.quoted + ")";
-    int rc = sq_->sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
-    while (rc == SQLITE_OK && (rc = sq_->sqlite3_step(st)) == SQLITE_ROW) {
-      const unsigned char* name = sq_->sqlite3_column_text(st, 1);
-      if (name) have.emplace_back(reinterpret_cast<const char*>(name));
-      rc = SQLITE_OK;
-    }
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-    if (rc != SQLITE_OK) {
-      Outcome o = failed(rc);
-      sq_->sqlite3_finalize(st);
-      return o;
-    }
-    sq_->sqlite3_finalize(st);
+    int rc = query("PRAGMA table_info(" + table.quoted + ")", [&](sqlite3_stmt* st) {
+      have.push_back(column_text(st, 1));
+    });
+    if (rc != SQLITE_OK) return classify(rc);
+    std::string sql;
     auto has = [&](const std::string& col) {
       return std::any_of(have.begin(), have.end(), [&](const std::string& h) { return strcasecmp(h.c_str(), col.c_str()) == 0; });
     };
@@ -361,12 +412,33 @@ class SqliteWriter : public SqlWriter {
       rollback();
       return o;
     }
+    if (marks_on_) {
+      Outcome o = write_marks(n);
+      if (o != Outcome::kOk) return o;
+    }
     commit_rows_ = n;
     committing_ = true;
     commit_work_.data = this;
     uv_queue_work(loop_, &commit_work_, [](uv_work_t* w) { static_cast<SqliteWriter*>(w->data)->commit(); },
                   [](uv_work_t* w, int) { static_cast<SqliteWriter*>(w->data)->after_commit(); });
     return Outcome::kOk;
+  }
+
+  // Upserts the marks of the transaction of the n oldest rows, in it.
+  Outcome write_marks(size_t n) {
+    db_marks_.begin(backlog_, n);
+    int rc = SQLITE_DONE;
+    db_marks_.each_write([&](const std::string& key, uint64_t seq) {
+      if (rc != SQLITE_DONE) return;
+      sq_->sqlite3_bind_text(upsert_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+      sq_->sqlite3_bind_int64(upsert_, 2, static_cast<sqlite3_int64>(seq));
+      rc = sq_->sqlite3_step(upsert_);
+      sq_->sqlite3_reset(upsert_);
+    });
+    if (rc == SQLITE_DONE) return Outcome::kOk;
+    Outcome o = failed(rc);
+    rollback();
+    return o;
   }
 
   // On a thread of the pool: only this touches the connection meanwhile.
@@ -387,10 +459,16 @@ class SqliteWriter : public SqlWriter {
     if (commit_rc_ != SQLITE_OK) {
       last_code_ = commit_rc_ & 0xff;
       last_error_ = commit_error_;
+      Outcome o = classify(commit_rc_);
+      // With the transaction still open nothing was stored (it is rolled
+      // back); one SQLite ended itself may have been.
+      if (o == Outcome::kFailed && sq_->sqlite3_get_autocommit(db_))
+        commit_unanswered(commit_rows_, refused_.size(), "whose COMMIT failed (" + commit_error_ + ")");
       rollback();
-      handle(classify(commit_rc_));
+      handle(o);
       return;
     }
+    if (marks_on_) db_marks_.committed();
     for (const auto& [i, why] : refused_) report_refused(backlog_.row(i), why);
     rows_done(commit_rows_, refused_.size());
     recovered();
@@ -401,6 +479,7 @@ class SqliteWriter : public SqlWriter {
   bool configured_ = false;  // WAL and the session statements done
   const LibSqlite* sq_ = nullptr;
   std::vector<sqlite3_stmt*> insert_;  // by table
+  sqlite3_stmt* upsert_ = nullptr;     // of the marks table; null until the marks were read on this connection
   std::vector<std::pair<size_t, std::string>> refused_;  // of the current transaction
   // The COMMIT on the thread pool.
   uv_work_t commit_work_{};

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/shutdown_give_up.h"
 #include "core/text.h"
 #include "relay/node_id.h"
 
@@ -147,6 +148,45 @@ void SqlWriter::setup_marks() {
   char hash[20];
   snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(fnv1a(name_)));
   db_marks_.setup("commits:" + node_id_hex(id) + ":" + hash, node_id_hex(id), origins);
+}
+
+void SqlWriter::use_marks_table() {
+  marks_on_ = !cfg_.marks_table.empty();
+  if (!marks_on_) return;
+  std::string name = cfg_.marks_table;
+  sanitize_table_name(name, lower_names_);
+  marks_table_ = quote_identifier(name);
+}
+
+std::string SqlWriter::marks_table_ddl() const {
+  return "CREATE TABLE IF NOT EXISTS " + marks_table_ + " (stream text PRIMARY KEY, seq bigint NOT NULL)";
+}
+
+bool SqlWriter::commit_unanswered(size_t n, size_t refused, std::string what) {
+  if (!marks_on_ || !db_marks_.counts_commits()) return false;
+  unsure_rows_ = n;
+  unsure_refused_ = refused;
+  unsure_marks_ = db_marks_.pending();
+  unsure_what_ = std::move(what);
+  return true;
+}
+
+bool SqlWriter::marks_loaded(const std::unordered_map<std::string, uint64_t>& table) {
+  bool happened = false;
+  if (unsure_rows_ > 0) {
+    happened = db_marks_.next_commit_in(table);
+    size_t n = unsure_rows_;
+    unsure_rows_ = 0;
+    if (happened) {
+      db_marks_.committed(unsure_marks_);
+      rows_done(n, unsure_refused_);
+    }
+    report(5, "the commit of " + std::to_string(n) + " rows " + unsure_what_ + " " +
+                  (happened ? "had happened (the marks table says so); they are not written again"
+                            : "had not happened; they are written again"));
+  }
+  db_marks_.loaded(table);
+  return happened;
 }
 
 void SqlWriter::close_handles() {
@@ -376,11 +416,12 @@ void SqlWriter::shutdown_check() {
     pump();
     return;
   }
-  // What shutdown could not commit is counted and never taken: a file
-  // source's saved position stays before it, so the next start sends it.
+  // What shutdown could not commit is counted (unless a disk buffer keeps
+  // it) and never taken: a file source's saved position stays before it,
+  // so the next start sends it.
   size_t left = backlog_.size();
-  Counters::add(counters.dropped_queue_full, left);
-  report(4, "shutting down with " + std::to_string(left) + " rows not committed (" + reason + ")");
+  std::string kept = give_up_at_shutdown(*this, left);
+  report(4, "shutting down with " + std::to_string(left) + " rows not committed (" + reason + ")" + kept);
   finish_close();
 }
 

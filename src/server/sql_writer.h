@@ -121,9 +121,28 @@ class SqlWriter : public Destination {
   uv_loop_t* loop_ = nullptr;
   std::vector<size_t> insert_columns_;  // the columns whose value is a template, in order
   bool reject_nul_ = false;             // pgsql: text cannot hold NUL bytes
-  // A backend that writes marks with its rows (marks-table()) sets
-  // marks_on_ in its constructor; open() sets db_marks_ up.
+  // ---- the marks table (sql_marks.h) ----
+
+  // A backend that writes marks with its rows calls this in its
+  // constructor: marks_on_ unless marks-table(""); open() sets db_marks_
+  // up.  The backend reads the table after every connect (marks_loaded())
+  // before any row, begins each transaction with db_marks_.begin(), writes
+  // db_marks_.each_write() with its rows, and calls db_marks_.committed().
+  void use_marks_table();
+  // CREATE TABLE IF NOT EXISTS for it.
+  std::string marks_table_ddl() const;
+  // The commit of the transaction in flight (its n oldest rows, `refused`
+  // of them refused) may or may not have happened (`what`, for the
+  // report, e.g. "left unanswered when the connection broke"): the next
+  // marks_loaded() tells from the commit count.  Without a commit count,
+  // the rows are written again (they may be stored twice): false.
+  bool commit_unanswered(size_t n, size_t refused, std::string what);
+  // The table as read after a connect: first what became of a commit left
+  // unanswered (its rows done when it happened: true), then the marks.
+  bool marks_loaded(const std::unordered_map<std::string, uint64_t>& table);
+
   bool marks_on_ = false;
+  std::string marks_table_;  // quoted
   SqlMarks db_marks_;
 
  private:
@@ -171,6 +190,13 @@ class SqlWriter : public Destination {
   uint64_t close_started_ms_ = 0;
   uint64_t last_progress_ms_ = 0;
   uint64_t last_progress_taken_ = 0;
+
+  // A commit whose outcome marks_loaded() reads back: its rows (the
+  // oldest), how many of them were refused, its marks, what happened.
+  size_t unsure_rows_ = 0;
+  size_t unsure_refused_ = 0;
+  SqlMarks::Batches unsure_marks_;
+  std::string unsure_what_;
 
   // Rows of origin batches the marks say are stored: not written again;
   // the count since tick() last reported it.

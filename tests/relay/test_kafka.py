@@ -20,7 +20,8 @@ producer (what was not confirmed is produced by the next start); config
 errors from `logferry check`; and the ferry protocol acknowledging only what
 Kafka confirmed (a server stopped while its brokers are down loses nothing:
 the client sends it again); a disk-buffer() that keeps records while every
-broker is down across a kill -9 of logferry (every record once).
+broker is down across a kill -9 of logferry (every record once), and keeps
+what shutdown gives up (not counted as dropped).
 
 Usage: test_kafka.py LOGFERRY_BINARY KAFKA_MOCK_BROKER [unittest args]
 """
@@ -296,6 +297,31 @@ class KafkaTest(h.ServerTest):
                                                    lambda: self.kafka.count("buffered"), timeout=KAFKA_WAIT)
         self.assert_once("buffered", sent)
         self.assertEqual(stats["destination"]["d#0"].get("errors", 0), 0, stats)
+
+    def test_disk_buffer_keeps_what_shutdown_gives_up(self):
+        """Behind disk-buffer(), the records Kafka has not confirmed when
+        flush-timeout-on-shutdown() passes stay in the buffer: not counted
+        as dropped (the report says so), and sent after the next start."""
+        buf = self.path("buffers")
+        opts = ('topic("kept") message("${MSG}") log-fifo-size(3) flush-timeout-on-shutdown(500) '
+                f"disk-buffer(dir({h.config_string(buf)}))")
+        sent = [f"kept {i}" for i in range(10)]
+        self.kafka.brokers("down")
+        lf = self.producer(opts)
+        self.send(lf, [line("h", "p", m) for m in sent]).join()
+        # kafka-c() holds 3 records (log-fifo-size()) that Kafka cannot confirm.
+        h.wait_until(lambda: "records wait for Kafka to confirm them" in lf.stderr_text(), KAFKA_WAIT,
+                     "the records held", proc=lf.proc)
+        stats = lf.stop(timeout=KAFKA_WAIT)
+        self.assertEqual(lf.returncode, 0, lf.stderr)
+        self.assertRegex(lf.stderr, r"shutting down with \d+ records not confirmed by Kafka \(.*\); they stay in the "
+                                    r"disk buffer")
+        self.assertEqual(stats["destination"]["d#0"].get("dropped_queue_full", 0), 0, stats)
+        self.kafka.brokers("up")
+        lf = self.producer(opts)
+        self.kafka.wait_count("kept", len(sent), lf)
+        self.stop_ok(lf)
+        self.assert_once("kept", sent)
 
     def check_errors(self, opts):
         conf = self.path("check.conf")

@@ -28,14 +28,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 import lfharness as h
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client"))
-import test_file_lib as fl  # noqa: E402
+from sql_ferry_lib import SqlFerryCases
 
 NULL = "\x01"  # how psql prints NULL here
 PGSQL_COPY = os.environ.get("LF_PGSQL_COPY", "yes")  # the path under test
@@ -149,7 +146,7 @@ while True:
 CLUSTER = None
 
 
-class PgsqlTest(h.ServerTest):
+class PgsqlTest(SqlFerryCases, h.ServerTest):
 
     @classmethod
     def setUpClass(cls):
@@ -458,68 +455,16 @@ class PgsqlTest(h.ServerTest):
                          "every line exactly once, in order")
         self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
 
-    # ---- ferry() upstream: the marks table ----
+    # ---- ferry() upstream: the marks table (sql_ferry_lib.py) ----
 
-    def ferry_pair(self):
-        """A server logferry whose ferry() source writes to sql(), and a
-        client logferry tailing in.log with ferry() to it.  Returns (server
-        start function, client, server persist dir)."""
-        port = h.free_port()
-        self.input = self.path("in.log")
-        open(self.input, "w").close()
-        server_state = self.path("server-state")
-        server_conf = ("@version: 4.0\noptions { stats-freq(0); };\n"
-                       f"source s_in {{ ferry(ip(\"127.0.0.1\") port({port})); }};\n" +
-                       self.sql_dest('"message"', '"${MSG}"', extra="time-reopen(1)") +
-                       "log { source(s_in); destination(d); };\n")
-        client_conf = ("@version: 4.0\noptions { stats-freq(0); };\n"
-                       f"source s_app {{ file({h.config_string(self.input)} follow-freq(1)); }};\n"
-                       f"destination d_ferry {{ ferry(\"127.0.0.1\" port({port}) window(16) batch-messages(200) "
-                       "time-reopen(1)); };\n"
-                       "log { source(s_app); destination(d_ferry); };\n")
+    def sql_ferry_dest(self):
+        return self.sql_dest('"message"', '"${MSG}"', extra="time-reopen(1)")
 
-        def start_server():
-            lf = fl.FileLogferry(self.dir, server_state, "server")
-            self._procs.append(lf)
-            lf.start_conf(server_conf)
-            h.wait_until(lambda: h.tcp_listening(port), what="the server to listen", proc=lf.proc)
-            return lf
-        server = start_server()
-        client = fl.FileLogferry(self.dir, self.path("client-state"), "client")
-        self._procs.append(client)
-        client.start_conf(client_conf)
-        return server, start_server, client, server_state
+    def stored_count(self):
+        return self.count()
 
-    def stop_ferry_pair(self, client, server):
-        for lf in (client, server):
-            self.stop_ok(lf)
-            for bad in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
-                self.assertNotIn(bad, lf.stderr, f"sanitizer report; stderr:\n{lf.stderr[-5000:]}")
-
-    def start_writer(self, total, rate):
-        """Appends "line NNNNNN" (0 .. total-1) to in.log, `rate` lines a second."""
-        def run():
-            with open(self.input, "a") as f:
-                start = time.monotonic()
-                for first in range(0, total, 100):
-                    f.write("".join(f"line {i:06d}\n" for i in range(first, min(first + 100, total))))
-                    f.flush()
-                    ahead = (first + 100) / rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        time.sleep(ahead)
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        return t
-
-    def check_every_line_once(self, total, proc):
-        h.wait_until(lambda: self.q("SELECT count(DISTINCT message) FROM messages")[0][0] == str(total),
-                     what=lambda: f"{total} distinct rows (have {self.count()})", proc=proc, interval=0.2,
-                     timeout=60)
-        got = [r[0] for r in self.q("SELECT message FROM messages")]
-        want = {f"line {i:06d}" for i in range(total)}
-        missing = len(want - set(got))
-        repeats = len(got) - len(set(got))
-        self.assertEqual((missing, repeats), (0, 0), "every line exactly once")
+    def stored_messages(self):
+        return [r[0] for r in self.q("SELECT message FROM messages")]
 
     def test_ferry_pg_restart_with_unanswered_commit(self):
         """PostgreSQL restarts (pg_ctl restart -m immediate) mid-load while
@@ -546,28 +491,7 @@ class PgsqlTest(h.ServerTest):
         self.stop_ferry_pair(client, server)
 
     def test_ferry_receiver_kill9_after_commits_not_journaled(self):
-        """The server logferry commits rows but cannot record them in its
-        delivery journal (PERSIST-DIR/journal.tmp is made a directory), so
-        it acknowledges nothing; it is killed (kill -9) mid-load and
-        started again: the client sends those batches again, and the marks
-        table, written with the rows, says they are stored."""
-        total = 6000
-        server, start_server, client, state = self.ferry_pair()
-        writer = self.start_writer(total, 3000)
-        self.wait_rows(1000, server)
-        blocker = h.block_journal(state)
-        # The first journal commit that fails holds the marks of batches
-        # whose rows are committed: from then on, what is committed is not
-        # acknowledged.
-        h.wait_until(lambda: "cannot commit the delivery journal" in server.stderr_text(),
-                     what="the journal failing", proc=server.proc)
-        server.kill9()
-        os.rmdir(blocker)
-        server = start_server()
-        writer.join()
-        self.check_every_line_once(total, server.proc)
-        self.assertIn("not written again", server.stderr_text())
-        self.stop_ferry_pair(client, server)
+        self.receiver_kill9_after_commits_not_journaled()
 
 
 def main():

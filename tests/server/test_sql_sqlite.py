@@ -7,8 +7,11 @@ another connection (waited out: nothing lost, nothing refused), rows the
 database refuses (reported and counted, the others kept), a full backlog
 holding a flow-controlled TCP sender, and logferry restarted in the middle
 of a load read from a file (nothing lost), a disk-buffer() that keeps rows
-for a locked database across a kill -9 (every row once).  Config errors name
-the line."""
+for a locked database across a kill -9 (every row once).  With ferry()
+upstream (a client logferry tailing a file, a server logferry writing to
+SQLite), every line exactly once when the server logferry is killed (kill -9)
+after commits its journal did not record: the marks table.  Config errors
+name the line."""
 import os
 import re
 import socket
@@ -19,6 +22,7 @@ import time
 import unittest
 
 import lfharness as h
+from sql_ferry_lib import SqlFerryCases
 
 HOSTNAME = socket.gethostname()
 HOST3164 = HOSTNAME.split(".")[0]
@@ -72,10 +76,12 @@ def count(db, table="messages"):
 
 
 def tables(db):
-    return sorted(r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type='table'"))
+    """The data tables (not the marks table)."""
+    return sorted(r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type='table'")
+                  if r[0] != "logferry_marks")
 
 
-class SqliteTest(h.ServerTest):
+class SqliteTest(SqlFerryCases, h.ServerTest):
 
     def server(self, dest, flow_control=False, options="", name="lf"):
         def conf(ports):
@@ -138,7 +144,8 @@ class SqliteTest(h.ServerTest):
         self.assertEqual(query(db, "SELECT program, message FROM logs_alpha ORDER BY rowid"),
                          [("alpha", "a0"), ("alpha", "a1"), ("alpha", "a2"), ("alpha", "a3")])
         self.assertEqual(query(db, "SELECT program, message FROM logs_beta_x_y"), [("beta.x-y", "b0")])
-        indexes = sorted(r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type='index'"))
+        indexes = sorted(r[0] for r in query(db, "SELECT name FROM sqlite_master WHERE type='index' "
+                                                 "AND tbl_name != 'logferry_marks'"))
         self.assertEqual(indexes, ["logs_alpha_program_idx", "logs_beta_x_y_program_idx"])
 
     def test_many_table_names_are_forgotten_and_found_again(self):
@@ -211,13 +218,15 @@ class SqliteTest(h.ServerTest):
         self.stop_ok(lf)
         self.assertEqual(query(db, "SELECT program, pid, msgid, message FROM messages ORDER BY rowid"),
                          [("p1", None, None, "no pid"), ("p2", "77", "M", "with pid"), ("p3", None, None, None)])
-        # Without null() an empty value is an empty string.
+        # Without null() an empty value is an empty string; marks-table("")
+        # writes no marks table.
         db2 = self.path("logs2.db")
-        lf = self.server(sql_dest(db2, columns='"pid"', values='"${PID}"'), name="lf2")
+        lf = self.server(sql_dest(db2, columns='"pid"', values='"${PID}"', extra='marks-table("")'), name="lf2")
         h.tcp_send(lf.port, b"<13>1 2026-01-01T00:00:00Z h p1 - - - no pid\n")
         self.wait_rows(db2, 1, lf)
         self.stop_ok(lf)
         self.assertEqual(query(db2, "SELECT pid FROM messages"), [("",)])
+        self.assertEqual(query(db2, "SELECT name FROM sqlite_master WHERE type='table'"), [("messages",)])
 
     def test_batch_timeout(self):
         """With batch-timeout(), fewer rows than batch-lines() are committed
@@ -231,6 +240,12 @@ class SqliteTest(h.ServerTest):
         self.wait_rows(db, 4, lf)
         self.stop_ok(lf)
         self.assertEqual(query(db, "SELECT message FROM messages ORDER BY rowid"), [("m0",), ("m1",), ("m2",), ("m3",)])
+        # The marks table holds this destination's commit count (no ferry()
+        # rows, so no stream marks): m3 was committed after m0-m2.
+        marks = query(db, "SELECT stream, seq FROM logferry_marks")
+        self.assertEqual(len(marks), 1, marks)
+        self.assertRegex(marks[0][0], r"^commits:[0-9a-f]{32}:[0-9a-f]{16}$")
+        self.assertGreaterEqual(marks[0][1], 2, marks)
 
     def test_locked_database_is_waited_out(self):
         db = self.path("logs.db")
@@ -484,6 +499,51 @@ class SqliteTest(h.ServerTest):
         self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")], sent,
                          "every line exactly once, in order")
         self.assertEqual(stats["destination"]["d#0"]["errors"], 0, stats)
+
+    def test_disk_buffer_keeps_what_shutdown_gives_up(self):
+        """disk-buffer(): the database is locked while lines come, so rows
+        wait in sql()'s backlog; at SIGTERM sql() gives them up, and they
+        stay in the buffer: not counted as dropped (the report says so),
+        written exactly once after the next start."""
+        db = self.path("logs.db")
+        buf = self.path("buffers")
+        n = 500
+        dest = sql_dest(db, columns='"message"', values='"${MSGONLY}"',
+                        extra=f"time-reopen(1) disk-buffer(dir({h.config_string(buf)}))")
+        lf = self.tcp_server(dest, name="lf1")
+        h.wait_until(lambda: query(db, "SELECT count(*) FROM logferry_marks"), what="the marks table read",
+                     proc=lf.proc)
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        sent = [f"line {i:05d}" for i in range(n)]
+        h.tcp_send(lf.port, b"".join(b"<13>1 2026-01-01T00:00:00Z h app - - - %s\n" % m.encode() for m in sent))
+        h.wait_until(lambda: "the database is locked" in lf.stderr_text(), what="rows waiting for the lock",
+                     proc=lf.proc)
+        stats = self.stop_ok(lf)
+        self.assertRegex(lf.stderr, r"shutting down with \d+ rows not committed \(.*\); they stay in the disk buffer")
+        self.assertEqual(stats["destination"]["d#0"]["dropped_queue_full"], 0, stats)
+        self.assertEqual(h.buffer_waiting(buf), n)
+        locker.execute("COMMIT")
+        locker.close()
+        lf = self.tcp_server(dest, name="lf2")
+        h.wait_until(lambda: h.buffer_waiting(buf) == 0, what="the buffer to drain", proc=lf.proc)
+        self.stop_ok(lf)
+        self.assertEqual([r[0] for r in query(db, "SELECT message FROM messages ORDER BY rowid")], sent,
+                         "every line exactly once, in order")
+
+    # ---- ferry() upstream: the marks table (sql_ferry_lib.py) ----
+
+    def sql_ferry_dest(self):
+        return sql_dest(self.path("ferry.db"), columns='"message"', values='"${MSG}"', extra="time-reopen(1)")
+
+    def stored_count(self):
+        return count(self.path("ferry.db"))
+
+    def stored_messages(self):
+        return [r[0] for r in query(self.path("ferry.db"), "SELECT message FROM messages")]
+
+    def test_ferry_receiver_kill9_after_commits_not_journaled(self):
+        self.receiver_kill9_after_commits_not_journaled()
 
     def test_config_errors(self):
         cases = [

@@ -186,4 +186,19 @@ TEST_CASE("SqlMarks: a transaction marks the origin batches it completes; stored
   // Read again after a reconnect: a mark never goes back.
   marks.loaded({{"r1:" + origin_stream_key(a), 6}, {"commits:k", 42}});
   CHECK(marks.stored(oa, 8));
+
+  // A transaction of all six rows: the rows of the marks table it upserts
+  // (the streams' marks, then the next commit count).
+  marks.begin(rows, 6);
+  CHECK(marks.pending() == SqlMarks::Batches{{oa, 8}, {ob, 3}});
+  std::vector<std::pair<std::string, uint64_t>> writes;
+  marks.each_write([&](const std::string& key, uint64_t seq) { writes.emplace_back(key, seq); });
+  CHECK(writes == std::vector<std::pair<std::string, uint64_t>>{
+                      {marks.key(oa), 8}, {marks.key(ob), 3}, {"commits:k", 43}});
+  // Its commit unanswered: the table read back tells whether it happened.
+  CHECK(!marks.next_commit_in({{"commits:k", 42}}));
+  CHECK(!marks.next_commit_in({}));
+  CHECK(marks.next_commit_in({{"commits:k", 43}}));
+  marks.committed();
+  CHECK(marks.commits() == 43);
 }
