@@ -383,6 +383,28 @@ class FerryTest(h.ServerTest):
         self.assertEqual("".join(line + "\n" for line in h.read_lines(self.out)).encode(), data)
         self.assertLess(wire / len(data), 0.145, f"{wire} bytes on the wire for {len(data)} raw")
 
+    def test_texts_with_newlines_go_in_rows(self):
+        """A batch whose texts hold newlines (multi-line messages) cannot
+        go in the split layout: it goes in rows, mixed on one connection
+        with batches that went split; every message arrives whole."""
+        server = self.server()
+        client = self.lf("client", sender_conf(
+            f"file({h.config_string(self.input)} follow-freq(1) multi-line-mode(indented) flags(no-parse))",
+            self.port, "batch-messages(4)"))
+        lines = []
+        for i in range(40):
+            lines.append(f"M{i:03d} first line")
+            if i % 10 == 3:  # one message in ten with a second line
+                lines.append(f"  M{i:03d} continued")
+        lines.append("M999 last")  # ends the message before it (indented mode)
+        with open(self.input, "a") as f:
+            f.write("".join(line + "\n" for line in lines))
+        h.wait_until(lambda: any(line.startswith("M039") for line in h.read_lines(self.out)), 60, what="M039",
+                     proc=client.proc)
+        self.stop_ok(client)
+        self.stop_ok(server)
+        self.assertEqual(h.read_lines(self.out), lines[:-1])
+
     def test_compression_dictionary(self):
         """compression-dictionary() on both ends: lines arrive intact; a
         receiver with another dictionary takes the sender without one (a
