@@ -223,7 +223,7 @@ enum class Layout : uint8_t { kRows, kSplit };
 
 // Rewrites a batch from the row layout into the split one.  zstd packs
 // the texts better when the metadata does not interrupt them, and a
-// newline after each costs nothing where a varying length costs 1.5-2.5
+// newline after each costs nothing where a varying length costs 1.4-2.8
 // bytes a message (docs/performance.md).  Its buffers are reused: once
 // they have grown, converting allocates nothing.
 class SplitLayout {
