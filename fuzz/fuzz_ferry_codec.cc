@@ -4,14 +4,17 @@
 // The first byte chooses the mode; the rest is either a peer's byte stream
 // (split into frames by FrameReader with a small max-frame-bytes, every
 // frame decoded by its type's decoder, BATCH bodies decompressed with a
-// bound and decoded into messages) or a bare BATCH body.  Checked: no
-// crash, hang or unbounded allocation (ASan, the rss limit); decompressed
-// bodies never exceed the bound; every decoded message's spans lie inside
-// its buffer; and a decoded batch encodes and decodes again to the same
-// bytes (the encoding is canonical once through the decoder).
+// bound and decoded into messages in the layout the BATCH flags say) or a
+// bare BATCH body (mode bit 1: in the split layout).  Checked: no crash,
+// hang or unbounded allocation (ASan, the rss limit); decompressed bodies
+// never exceed the bound; every decoded message's spans lie inside its
+// buffer; a decoded batch encodes and decodes again to the same bytes (the
+// encoding is canonical once through the decoder); and its split form,
+// when it has one, decodes to the same messages.
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fuzz_common.h"
 #include "relay/ferry_codec.h"
@@ -25,7 +28,9 @@ constexpr uint32_t kMaxFrame = 4096;
 constexpr uint32_t kMaxRaw = 16384;
 
 MessageBatch g_batch, g_again;
-std::string g_raw, g_reencoded, g_reencoded2;
+std::string g_raw, g_reencoded, g_reencoded2, g_split;
+std::vector<uint32_t> g_text_at;
+SplitLayout g_splitter;
 
 // A decoded batch re-encodes to bytes that decode to the same encoding.
 void check_batch(uint32_t count) {
@@ -33,9 +38,10 @@ void check_batch(uint32_t count) {
   MessageEncoder enc;
   StampBase base;
   g_reencoded.clear();
+  g_text_at.clear();
   for (size_t i = 0; i < g_batch.size(); ++i) {
     fuzz::check_spans(g_batch[i]);
-    enc.append(g_batch[i], &base, &g_reencoded);
+    enc.append(g_batch[i], &base, &g_reencoded, &g_text_at);
   }
   std::string err;
   FUZZ_CHECK(decode_messages(g_reencoded, count, &g_again, &err));
@@ -43,7 +49,18 @@ void check_batch(uint32_t count) {
   base = StampBase{};
   for (size_t i = 0; i < g_again.size(); ++i) enc.append(g_again[i], &base, &g_reencoded2);
   FUZZ_CHECK(g_reencoded == g_reencoded2);
+  // The split layout carries the same messages (no text with a newline).
+  g_split.clear();
+  if (!g_splitter.convert(g_reencoded, g_text_at, &g_split)) return;
+  g_split.append(g_splitter.texts());
+  FUZZ_CHECK(decode_messages(g_split, count, &g_again, &err, Layout::kSplit));
+  g_reencoded2.clear();
+  base = StampBase{};
+  for (size_t i = 0; i < g_again.size(); ++i) enc.append(g_again[i], &base, &g_reencoded2);
+  FUZZ_CHECK(g_reencoded == g_reencoded2);
 }
+
+Layout layout_of(bool split) { return split ? Layout::kSplit : Layout::kRows; }
 
 void decode_frame(const FrameHeader& h, std::string_view p, Decompressor& dec) {
   switch (h.type) {
@@ -84,7 +101,7 @@ void decode_frame(const FrameHeader& h, std::string_view p, Decompressor& dec) {
       } else if (raw.size() != b.raw_len) {
         break;
       }
-      if (decode_messages(raw, b.count, &g_batch, &err)) check_batch(b.count);
+      if (decode_messages(raw, b.count, &g_batch, &err, layout_of(h.flags & kBatchFlagSplit))) check_batch(b.count);
       else FUZZ_CHECK(g_batch.empty() && !err.empty());
       break;
     }
@@ -122,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint32_t count = static_cast<uint8_t>(rest[0]);
     rest.remove_prefix(1);
     std::string err;
-    if (decode_messages(rest, count, &g_batch, &err)) check_batch(count);
+    if (decode_messages(rest, count, &g_batch, &err, layout_of(mode & 2))) check_batch(count);
     else FUZZ_CHECK(g_batch.empty() && !err.empty());
     return 0;
   }

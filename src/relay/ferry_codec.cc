@@ -442,9 +442,10 @@ bool get_stamps(Reader& r, LogMessage& m, StampBase* base) {
   return true;
 }
 
-// Decodes one message's encoding (without its length prefix).
-bool decode_one(std::string_view enc, LogMessage& m, StampBase* base, std::string* error) {
-  Reader r(enc);
+// Decodes a message's encoding up to MESSAGE (its metadata: pri to room)
+// from r; MESSAGE is the caller's (it follows in the row layout, lies
+// elsewhere in the split one).
+bool decode_meta(Reader& r, LogMessage& m, StampBase* base, std::string* error) {
   auto fail = [&](const char* what) {
     *error = what;
     return false;
@@ -499,10 +500,18 @@ bool decode_one(std::string_view enc, LogMessage& m, StampBase* base, std::strin
   // Room for what a later version adds: skipped.
   r.bytes_v();
   if (r.bad()) return fail("a length runs past the message");
-  // The rest is MESSAGE.
+  return true;
+}
+
+// Decodes one message's encoding in the row layout (without its length
+// prefix): the metadata, then the rest is MESSAGE.
+bool decode_one(std::string_view enc, LogMessage& m, StampBase* base, std::string* error) {
+  Reader r(enc);
+  if (!decode_meta(r, m, base, error)) return false;
   if (r.left()) m.set(Field::kMessage, r.bytes(r.left()));
   return true;
 }
+
 
 }  // namespace
 
@@ -511,7 +520,7 @@ void MessageEncoder::append(const LogMessage& m, std::string* out) {
   append(m, &alone, out);
 }
 
-void MessageEncoder::append(const LogMessage& m, StampBase* base, std::string* out) {
+void MessageEncoder::append(const LogMessage& m, StampBase* base, std::string* out, std::vector<uint32_t>* text_at) {
   // Encoded in place after room for a length of 2 bytes (128 to 16383:
   // most messages), moved when the length needs another size.
   size_t at = out->size();
@@ -555,6 +564,7 @@ void MessageEncoder::append(const LogMessage& m, StampBase* base, std::string* o
   put_varint(&length, s.size() - at - 2);
   if (length.size() == 2) std::memcpy(s.data() + at, length.data(), 2);
   else s.replace(at, 2, length);
+  if (text_at) text_at->push_back(static_cast<uint32_t>(s.size() - m.span(Field::kMessage).len));
 }
 
 bool decode_message(std::string_view encoded, LogMessage* m, std::string* error) {
@@ -569,8 +579,85 @@ bool decode_message(std::string_view encoded, LogMessage* m, std::string* error)
   return decode_one(enc, *m, &alone, error);
 }
 
-bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, std::string* error) {
+bool SplitLayout::convert(std::string_view rows, const std::vector<uint32_t>& text_at, std::string* out) {
+  // The metadata straight into *out behind its length (patched at the
+  // end), the texts into texts_, compressed after it (Compressor's `more`).
+  texts_.clear();
+  size_t at = out->size();
+  put_u32(out, 0);
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(rows.data());
+  const uint8_t* p = base;
+  const uint8_t* end = p + rows.size();
+  size_t done = 0;
+  for (uint32_t t : text_at) {
+    uint64_t len = 0;
+    if (!get_varint(&p, end, &len) || len > static_cast<uint64_t>(end - p)) break;  // not reached
+    const uint8_t* text = base + t;
+    if (text < p || text > p + len) break;  // not MessageEncoder's offsets; not reached
+    size_t text_len = static_cast<size_t>(p + len - text);
+    if (std::memchr(text, '\n', text_len)) break;
+    out->append(reinterpret_cast<const char*>(p), static_cast<size_t>(text - p));
+    texts_.append(reinterpret_cast<const char*>(text), text_len);
+    texts_.push_back('\n');
+    p += len;
+    ++done;
+  }
+  if (done == text_at.size() && p == end) {
+    uint32_t metas = static_cast<uint32_t>(out->size() - at - 4);
+    char b[4] = {static_cast<char>(metas >> 24), static_cast<char>(metas >> 16), static_cast<char>(metas >> 8),
+                 static_cast<char>(metas)};
+    std::memcpy(out->data() + at, b, 4);
+    return true;
+  }
+  out->resize(at);
+  texts_.clear();
+  return false;
+}
+
+namespace {
+
+// decode_messages() of a body in the split layout.
+bool decode_split(std::string_view body, uint32_t count, MessageBatch* out, std::string* error) {
+  Reader head(body);
+  uint32_t metas_len = head.u32();
+  if (head.bad() || metas_len > head.left()) {
+    *error = "the metadata of the split layout runs past the batch";
+    return false;
+  }
+  Reader r(head.bytes(metas_len));
+  std::string_view texts = body.substr(body.size() - head.left());
+  StampBase base;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string why;
+    LogMessage& m = out->add();
+    size_t nl = texts.find('\n');
+    if (nl == std::string_view::npos) {
+      *error = "message " + std::to_string(i) + " of " + std::to_string(count) + ": no text left in the batch";
+      return false;
+    }
+    if (!decode_meta(r, m, &base, &why)) {
+      *error = "message " + std::to_string(i) + ": " + why;
+      return false;
+    }
+    if (nl) m.set(Field::kMessage, texts.substr(0, nl));
+    texts.remove_prefix(nl + 1);
+  }
+  if (r.left() != 0 || !texts.empty()) {
+    *error = std::to_string(r.left() + texts.size()) + " bytes after the batch's " + std::to_string(count) + " messages";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool decode_messages(std::string_view body, uint32_t count, MessageBatch* out, std::string* error, Layout layout) {
   out->clear();
+  if (layout == Layout::kSplit) {
+    if (decode_split(body, count, out, error)) return true;
+    out->clear();
+    return false;
+  }
   Reader r(body);
   StampBase base;
   for (uint32_t i = 0; i < count; ++i) {
@@ -619,22 +706,29 @@ void Compressor::use_dictionary(const Dictionary* dict) {
   ZSTD_CCtx_refCDict(cctx_, dict ? dict->for_compression(level_) : nullptr);
 }
 
-bool Compressor::compress(std::string_view in, std::string* out, std::string* error) {
+bool Compressor::compress(std::string_view in, std::string* out, std::string* error, std::string_view more) {
   // Through chunk_ and appended: cheaper than growing *out to the bound
   // first, which zeroes several times the bytes zstd then writes.
-  ZSTD_inBuffer ib{in.data(), in.size(), 0};
   size_t start = out->size();
-  while (true) {
-    ZSTD_outBuffer ob{chunk_.get(), chunk_size_, 0};
-    size_t left = ZSTD_compressStream2(cctx_, &ob, &ib, ZSTD_e_flush);
-    if (ZSTD_isError(left)) {
-      *error = std::string("zstd: ") + ZSTD_getErrorName(left);
-      out->resize(start);
-      return false;
+  for (int part = 0; part < 2; ++part) {
+    std::string_view piece = part == 0 ? in : more;
+    ZSTD_EndDirective end = part == 0 ? ZSTD_e_continue : ZSTD_e_flush;
+    ZSTD_inBuffer ib{piece.data(), piece.size(), 0};
+    while (true) {
+      ZSTD_outBuffer ob{chunk_.get(), chunk_size_, 0};
+      size_t left = ZSTD_compressStream2(cctx_, &ob, &ib, end);
+      if (ZSTD_isError(left)) {
+        *error = std::string("zstd: ") + ZSTD_getErrorName(left);
+        out->resize(start);
+        return false;
+      }
+      out->append(chunk_.get(), ob.pos);
+      // e_continue: done once zstd took all of the piece; e_flush: once
+      // it has also written everything out.
+      if (ib.pos == ib.size && (end == ZSTD_e_continue || left == 0)) break;
     }
-    out->append(chunk_.get(), ob.pos);
-    if (left == 0 && ib.pos == ib.size) return true;
   }
+  return true;
 }
 
 Decompressor::Decompressor(uint32_t max_raw) : dctx_(ZSTD_createDCtx()), max_raw_(max_raw) {

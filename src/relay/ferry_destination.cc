@@ -56,6 +56,7 @@ struct OutBatch {
   uint64_t flush_seq = 0;  // the engine's flush it belongs to
   uint32_t count = 0;
   std::string raw;         // the encoded messages, uncompressed
+  std::vector<uint32_t> text_at;  // where each message's MESSAGE starts in raw (SplitLayout)
   StampBase stamps;        // what the next message's stamps are sent against
   std::vector<SentLog::Reach> reaches;  // how far its lines reach into each file content (own streams)
   std::vector<LineOfFile> lines;        // see LineOfFile; kept only while the stream resolves
@@ -106,6 +107,7 @@ struct Session {
   Phase phase = Phase::kDown;
   Welcome welcome;
   bool zstd = false;
+  bool split = false;  // the receiver takes the split layout (with zstd)
   Compressor compressor;
   FrameReader reader;
   std::string out;             // frames waiting for the connection's write
@@ -172,7 +174,7 @@ class FerryDestination : public Destination, private LinkEvents {
       else if (s.next_seq) s.batches.back().seq = s.next_seq++;
     }
     OutBatch& b = s.batches.back();
-    encoder_.append(msg, &b.stamps, &b.raw);
+    encoder_.append(msg, &b.stamps, &b.raw, &b.text_at);
     if (msg.file_life != 0 && !s.origin) note_line_of_file(s, b, msg);
     ++b.count;
     // A forwarded batch is never cut: its rest would go as a second batch
@@ -341,6 +343,7 @@ class FerryDestination : public Destination, private LinkEvents {
         continue;
       }
       b.raw.clear();
+      b.text_at.clear();
       b.stamps = StampBase{};
       uint32_t count = 0;
       for (uint32_t i = 0; i < b.count && i < rebuild_.size(); ++i) {
@@ -348,7 +351,7 @@ class FerryDestination : public Destination, private LinkEvents {
           ++s.skipped;
           continue;
         }
-        encoder_.append(rebuild_[i], &b.stamps, &b.raw);
+        encoder_.append(rebuild_[i], &b.stamps, &b.raw, &b.text_at);
         ++count;
       }
       b.count = count;
@@ -494,10 +497,24 @@ class FerryDestination : public Destination, private LinkEvents {
       encode_batch(&se.out, h, 0, b.raw);
       return true;
     }
-    // Compressed straight into the frame.
-    size_t at = begin_batch(&se.out, h, kBatchFlagZstd);
+    // In the split layout when the receiver takes it and the texts allow
+    // (the window keeps the row layout: a batch may go again, to another
+    // receiver; the split form is at most a few bytes longer, which must
+    // not take it over the receiver's limit); compressed straight into the
+    // frame.
+    std::string_view body = b.raw, texts;
+    uint8_t flags = kBatchFlagZstd;
+    split_metas_.clear();
+    if (se.split && split_.convert(b.raw, b.text_at, &split_metas_) &&
+        split_metas_.size() + split_.texts().size() <= se.welcome.max_batch_bytes) {
+      body = split_metas_;
+      texts = split_.texts();
+      h.raw_len = static_cast<uint32_t>(body.size() + texts.size());
+      flags |= kBatchFlagSplit;
+    }
+    size_t at = begin_batch(&se.out, h, flags);
     std::string err;
-    if (!se.compressor.compress(b.raw, &se.out, &err)) {
+    if (!se.compressor.compress(body, &se.out, &err, texts)) {
       se.out.resize(at);
       report(3, "compression failed: " + err + "; reconnecting");
       se.link->reconnect("compression failed");
@@ -546,6 +563,7 @@ class FerryDestination : public Destination, private LinkEvents {
           return protocol_error(l, "unexpected or malformed WELCOME");
         if (se.welcome.version != kVersion) return protocol_error(l, "receiver chose an unknown version");
         se.zstd = cfg_.compress && (se.welcome.features & kFeatureZstd);
+        se.split = se.zstd && (se.welcome.features & kFeatureSplit);
         use_dictionary(se);
         se.phase = Phase::kReady;
         pump(se);
@@ -889,6 +907,8 @@ class FerryDestination : public Destination, private LinkEvents {
   std::deque<Stream> streams_;  // index = the stream's number on its session's connection
   Stream* last_stream_ = nullptr;  // the stream of the last message delivered
   MessageEncoder encoder_;
+  SplitLayout split_;        // rewrites a batch into the split layout as it goes out
+  std::string split_metas_;  // scratch: that batch's start, up to its texts
   SentLog sent_log_;  // own streams' batches: what their lines reached in each file
   bool sent_log_open_ = false;
   bool warned_limits_ = false;  // a batch above the receiver's limits was reported

@@ -68,7 +68,7 @@ const ZSTD_CDict* Dictionary::for_compression(int level) const {
 }
 
 void offer(Hello* hello, bool compress, const Dictionary* dict) {
-  hello->features = compress ? kFeatureZstd : 0;
+  hello->features = compress ? kFeatureZstd | kFeatureSplit : 0;
   hello->dict_id = 0;
   if (compress && dict) {
     hello->features |= kFeatureZstdDict;
@@ -78,6 +78,7 @@ void offer(Hello* hello, bool compress, const Dictionary* dict) {
 
 uint32_t welcome_features(const Hello& hello, bool compress, const Dictionary* dict) {
   uint32_t f = compress ? (hello.features & kFeatureZstd) : 0;
+  if (f & kFeatureZstd) f |= hello.features & kFeatureSplit;
   if ((f & kFeatureZstd) && (hello.features & kFeatureZstdDict) && dict && hello.dict_id == dict->id())
     f |= kFeatureZstdDict;
   return f;

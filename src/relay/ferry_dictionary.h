@@ -54,8 +54,9 @@ struct Hello;
 struct Welcome;
 
 // The handshake's decision, the same at both ends.  The receiver accepts
-// zstd when it takes compression, and the dictionary only when the sender
-// offers the id of the receiver's own (else both go without it).
+// zstd when it takes compression, the split layout with zstd (it only
+// helps compression), and the dictionary only when the sender offers the
+// id of the receiver's own (else both go without it).
 uint32_t welcome_features(const Hello& hello, bool compress, const Dictionary* dict);
 // The sender's reading of WELCOME: the dictionary its stream starts with
 // (null: none).

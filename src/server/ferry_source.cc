@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <cstdio>
 #include <cstring>
 #include <list>
 #include <map>
@@ -59,6 +58,7 @@ struct FerryConn {
   Decompressor decompressor;
   bool welcomed = false;
   bool zstd = false;
+  bool split = false;  // agreed: BATCH bodies may come in the split layout
   bool closing = false;
   bool writing = false;
   uint64_t accepted_ms = 0;
@@ -289,6 +289,7 @@ class FerrySource : public Source {
         w.max_batch_bytes = cfg_.max_batch_bytes;
         w.max_frame_bytes = cfg_.max_frame_bytes;
         c->zstd = w.features & kFeatureZstd;
+        c->split = w.features & kFeatureSplit;
         c->welcomed = true;
         encode_welcome(&c->out, w);
         return;
@@ -360,6 +361,7 @@ class FerrySource : public Source {
     if (it == c->streams.end()) return garbage(c, kErrProtocol, "BATCH of a stream that was not opened");
     if (b.count > cfg_.max_batch_messages || b.raw_len > cfg_.max_batch_bytes)
       return garbage(c, kErrLimit, "BATCH above the announced limits");
+    if ((h.flags & kBatchFlagSplit) && !c->split) return garbage(c, kErrProtocol, "split BATCH without it agreed");
     OriginStream& s = streams_[it->second];
     std::string err;
     std::string_view raw = body;
@@ -385,7 +387,8 @@ class FerrySource : public Source {
       if (b.seq <= s.hwm) encode_ack(&c->out, Ack{b.stream, s.hwm});
       return;
     }
-    if (!decode_messages(raw, b.count, &decoded_, &err)) return garbage(c, kErrProtocol, err);
+    Layout layout = h.flags & kBatchFlagSplit ? Layout::kSplit : Layout::kRows;
+    if (!decode_messages(raw, b.count, &decoded_, &err, layout)) return garbage(c, kErrProtocol, err);
     if (b.seq > s.received + 1 && s.received > 0) {
       ++gaps_;
       host_->internal_log(4, "ferry(): stream " + s.source + " from " + c->peer + " skipped from " +

@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/ferry_codec.h"
 #include "relay/ferry_dictionary.h"
@@ -66,12 +67,13 @@ void check_same(const LogMessage& a, const LogMessage& b) {
   for (size_t i = 0; i < a.tags().size(); ++i) CHECK(a.view(a.tags()[i]) == b.view(b.tags()[i]));
 }
 
-// A batch body, as the ferry() destination encodes it.
-std::string encode_all(const MessageBatch& batch) {
+// A batch body, as the ferry() destination encodes it (with `text_at`,
+// noting where the texts start, as it does too).
+std::string encode_all(const MessageBatch& batch, std::vector<uint32_t>* text_at = nullptr) {
   MessageEncoder enc;
   StampBase base;
   std::string out;
-  for (size_t i = 0; i < batch.size(); ++i) enc.append(batch[i], &base, &out);
+  for (size_t i = 0; i < batch.size(); ++i) enc.append(batch[i], &base, &out, text_at);
   return out;
 }
 
@@ -686,17 +688,18 @@ TEST_CASE("ferry dictionary: negotiation, and the first batch compresses better 
   // HELLO offers the id; the receiver accepts only its own.
   Hello h;
   offer(&h, true, dict.get());
-  CHECK(h.features == (kFeatureZstd | kFeatureZstdDict));
+  constexpr uint32_t kZstd = kFeatureZstd | kFeatureSplit;  // the split layout goes with zstd
+  CHECK(h.features == (kZstd | kFeatureZstdDict));
   CHECK(h.dict_id == dict->id());
-  CHECK(welcome_features(h, true, dict.get()) == (kFeatureZstd | kFeatureZstdDict));
-  CHECK(welcome_features(h, true, other.get()) == kFeatureZstd);   // mismatched ids
-  CHECK(welcome_features(h, true, nullptr) == kFeatureZstd);       // receiver without one
+  CHECK(welcome_features(h, true, dict.get()) == (kZstd | kFeatureZstdDict));
+  CHECK(welcome_features(h, true, other.get()) == kZstd);   // mismatched ids
+  CHECK(welcome_features(h, true, nullptr) == kZstd);       // receiver without one
   CHECK(welcome_features(h, false, dict.get()) == 0);              // receiver takes no zstd
   offer(&h, false, dict.get());
   CHECK(h.features == 0);
   CHECK(h.dict_id == 0);
   offer(&h, true, nullptr);
-  CHECK(welcome_features(h, true, dict.get()) == kFeatureZstd);    // sender without one
+  CHECK(welcome_features(h, true, dict.get()) == kZstd);    // sender without one
   Welcome w;
   w.features = kFeatureZstd;
   CHECK(agreed_dictionary(w, true, dict.get()) == nullptr);
@@ -750,4 +753,166 @@ TEST_CASE("ferry dictionary: files that are not one are refused with a reason") 
   // Too few samples to train on.
   CHECK(train_dictionary({"a", "b"}, 4096, &err).empty());
   CHECK(err.find("more sample") != std::string::npos);
+}
+
+namespace {
+
+// Access-log lines of a seeded generator: what the split layout is for.
+void fill_access(MessageBatch* batch, int n, uint32_t seed) {
+  std::mt19937 r(seed);
+  const char* paths[] = {"/", "/api/v1/cart", "/login", "/static/app.js", "/images/p/", "/search?q="};
+  const char* agents[] = {"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "curl/7.88.1",
+                          "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"};
+  for (int i = 0; i < n; ++i) {
+    LogMessage& m = batch->add();
+    m.clear();
+    m.pri = 13;
+    m.stamp = m.received = Timestamp{1796660000 + i / 50, 418842661, 0, 6};
+    m.set(Field::kHost, "web-01");
+    m.set(Field::kProgram, "nginx");
+    m.set_value("FILE_NAME", "/var/log/nginx/access.log");
+    m.set(Field::kMessage, std::to_string(r() % 256) + "." + std::to_string(r() % 256) + ".0.7 - - [07/Dec/2026] \"GET " +
+                               paths[r() % 6] + std::to_string(r() % 100000) + " HTTP/1.1\" 200 " +
+                               std::to_string(r() % 70000) + " \"-\" \"" + agents[r() % 3] + "\"");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ferry split layout: the metadata, then the texts ended by newlines; decodes to the same messages") {
+  MessageBatch in;
+  fill_access(&in, 3, 1);
+  in[1].set(Field::kMessage, "");  // an empty text: a newline alone
+  std::vector<uint32_t> at;
+  std::string rows = encode_all(in, &at);
+  SplitLayout split;
+  std::string body = "keep";  // convert() appends
+  REQUIRE(split.convert(rows, at, &body));
+
+  // Byte by byte: the row encoding of each message without its length and
+  // its text, all of them, then the texts.
+  std::string metas, texts;
+  MessageEncoder enc;
+  StampBase base;
+  for (size_t i = 0; i < 3; ++i) {
+    std::string one;
+    enc.append(in[i], &base, &one);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(one.data());
+    uint64_t len = 0;
+    REQUIRE(get_varint(&p, p + one.size(), &len));
+    std::string_view enc_i(reinterpret_cast<const char*>(p), len);
+    std::string_view text = in[i].get(Field::kMessage);
+    metas.append(enc_i.substr(0, enc_i.size() - text.size()));
+    texts.append(text);
+    texts += '\n';
+  }
+  std::string expect = "keep";
+  uint32_t n = static_cast<uint32_t>(metas.size());
+  for (int shift = 24; shift >= 0; shift -= 8) expect += static_cast<char>(n >> shift);  // u32, big-endian
+  CHECK(body == expect + metas);
+  CHECK(split.texts() == texts);
+
+  MessageBatch out;
+  std::string err;
+  std::string b = body.substr(4) + std::string(split.texts());
+  REQUIRE_MESSAGE(decode_messages(b, 3, &out, &err, Layout::kSplit), err);
+  REQUIRE(out.size() == 3);
+  for (size_t i = 0; i < 3; ++i) check_same(in[i], out[i]);
+
+  // Every kind of field goes the same way, and the buffers are reused.
+  MessageBatch full;
+  for (int i = 0; i < 20; ++i) {
+    fill_full(full.add(), i);
+    full[i].set(Field::kMessage, "text " + std::to_string(i));
+  }
+  at.clear();
+  rows = encode_all(full, &at);
+  body.clear();
+  REQUIRE(split.convert(rows, at, &body));
+  body += split.texts();
+  REQUIRE_MESSAGE(decode_messages(body, 20, &out, &err, Layout::kSplit), err);
+  REQUIRE(out.size() == 20);
+  for (size_t i = 0; i < 20; ++i) check_same(full[i], out[i]);
+
+  // A text with a newline cannot go split: the batch stays in rows.
+  fill_full(full.add(), 21);  // its MESSAGE holds "\n"
+  at.clear();
+  rows = encode_all(full, &at);
+  body = "x";
+  CHECK_FALSE(split.convert(rows, at, &body));
+  CHECK(body == "x");
+  // Offsets that do not match the rows (not the encoder's) are refused too.
+  at.pop_back();
+  CHECK_FALSE(split.convert(rows, at, &body));
+  at.push_back(0);
+  CHECK_FALSE(split.convert(rows, at, &body));
+  CHECK(body == "x");
+}
+
+TEST_CASE("ferry split layout: truncated, garbage and inconsistent bodies are an error") {
+  MessageBatch in;
+  fill_access(&in, 4, 2);
+  std::string body;
+  SplitLayout split;
+  std::vector<uint32_t> at;
+  std::string rows = encode_all(in, &at);
+  REQUIRE(split.convert(rows, at, &body));
+  body += split.texts();
+  MessageBatch out;
+  std::string err;
+  for (size_t n = 0; n < body.size(); ++n) {
+    CHECK_FALSE(decode_messages(std::string_view(body).substr(0, n), 4, &out, &err, Layout::kSplit));
+    CHECK(out.empty());
+  }
+  CHECK_FALSE(decode_messages(body, 3, &out, &err, Layout::kSplit));  // metadata and a text left over
+  CHECK(err.find("bytes after") != std::string::npos);
+  CHECK_FALSE(decode_messages(body, 5, &out, &err, Layout::kSplit));
+  CHECK_FALSE(decode_messages(body, 0xFFFFFFFF, &out, &err, Layout::kSplit));
+  CHECK_FALSE(decode_messages(body + "more\n", 4, &out, &err, Layout::kSplit));  // a fifth text
+  // metas_len past the body, and a body of the other layout.
+  CHECK_FALSE(decode_messages(std::string("\0\0\x10\0ab\n", 7), 1, &out, &err, Layout::kSplit));
+  CHECK_FALSE(decode_messages(encode_all(in), 4, &out, &err, Layout::kSplit));
+  CHECK_FALSE(decode_messages(body, 4, &out, &err, Layout::kRows));
+  // The newline of the last text missing: one text short.
+  CHECK_FALSE(decode_messages(std::string_view(body).substr(0, body.size() - 1), 4, &out, &err, Layout::kSplit));
+  CHECK(out.empty());
+  REQUIRE(decode_messages(body, 4, &out, &err, Layout::kSplit));
+  CHECK(out.size() == 4);
+}
+
+TEST_CASE("ferry split layout: agreed with zstd only; compresses access lines smaller than rows") {
+  Hello h;
+  offer(&h, true, nullptr);
+  CHECK(h.features == (kFeatureZstd | kFeatureSplit));
+  CHECK(welcome_features(h, true, nullptr) == (kFeatureZstd | kFeatureSplit));
+  CHECK(welcome_features(h, false, nullptr) == 0);
+  h.features = kFeatureZstd;  // a sender that does not know it
+  CHECK(welcome_features(h, true, nullptr) == kFeatureZstd);
+  offer(&h, false, nullptr);
+  CHECK(h.features == 0);
+
+  // A connection's stream of 8 batches of 256 lines each way: the split
+  // layout saves what the lengths between the texts cost (docs/performance.md).
+  Compressor rows_c(1), split_c(1);
+  Decompressor split_d(1 << 20);
+  SplitLayout split;
+  size_t rows_bytes = 0, split_bytes = 0;
+  for (uint32_t k = 0; k < 8; ++k) {
+    MessageBatch in;
+    fill_access(&in, 256, 10 + k);
+    std::vector<uint32_t> at;
+    std::string rows = encode_all(in, &at), body, wire, err, back;
+    REQUIRE(split.convert(rows, at, &body));
+    REQUIRE(rows_c.compress(rows, &wire, &err));
+    rows_bytes += wire.size();
+    wire.clear();
+    // In two pieces, as the ferry() destination does: one batch.
+    REQUIRE(split_c.compress(body, &wire, &err, split.texts()));
+    split_bytes += wire.size();
+    size_t raw_len = body.size() + split.texts().size();
+    REQUIRE(split_d.decompress(wire, static_cast<uint32_t>(raw_len), &back, &err));
+    CHECK(back == body + std::string(split.texts()));
+  }
+  MESSAGE("rows ", rows_bytes, " B, split ", split_bytes, " B");
+  CHECK(split_bytes * 100 < rows_bytes * 90);
 }
