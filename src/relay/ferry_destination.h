@@ -36,7 +36,7 @@ struct FerryDestinationConfig {
   int compress_level = 1;           // compression-level(): 1 packs logs as well as 3 for less CPU (docs/performance.md)
   // compression-dictionary(): offered in HELLO, used when the receiver has it.
   std::shared_ptr<const ferry::Dictionary> dictionary;
-  uint32_t window = 64;             // window(): unacknowledged batches per stream (the receiver may lower it)
+  uint32_t window = 16;             // window(): unacknowledged batches per stream (the receiver may lower it)
   uint32_t batch_messages = 512;    // batch-messages(): the most messages in one batch
   uint32_t batch_bytes = 1u << 20;  // batch-bytes(): a batch is closed once its encoding is this large
   // Batches (sent or not) a stream may hold before messages of sources

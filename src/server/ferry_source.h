@@ -24,7 +24,7 @@ struct FerrySourceConfig {
   std::string ip = "0.0.0.0";
   int port = 5140;
   int max_connections = 100;
-  uint32_t window = 64;                      // announced in WELCOME
+  uint32_t window = 16;                      // announced in WELCOME
   uint32_t max_frame_bytes = 8u << 20;
   uint32_t max_batch_bytes = 8u << 20;       // decompressed
   uint32_t max_batch_messages = 4096;
