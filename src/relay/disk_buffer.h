@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/config.h"
 
@@ -44,6 +45,23 @@ std::string describe_disk_buffer(const DiskBufferConfig& c);
 // options became).
 std::unique_ptr<Destination> make_buffered_destination(const DiskBufferConfig& c, const std::string& name,
                                                        std::unique_ptr<Destination> inner);
+
+// The driver of a sending destination that may sit behind a disk buffer
+// (network(), ferry(), kafka-c()): its config, how `logferry check`
+// describes it, and the destination it makes, wrapped when the buffer is on.
+template <class Config, std::string (*Describe)(const Config&), std::unique_ptr<Destination> (*Make)(const Config&)>
+class BufferedDestinationDriver : public DestinationDriver {
+ public:
+  BufferedDestinationDriver(Config c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
+  std::string describe() const override { return Describe(cfg_) + describe_disk_buffer(buffer_); }
+  std::unique_ptr<Destination> create() const override {
+    return make_buffered_destination(buffer_, Describe(cfg_), Make(cfg_));
+  }
+
+ private:
+  Config cfg_;
+  DiskBufferConfig buffer_;
+};
 
 // The directory name a destination described as `describe` keeps its
 // buffer in: the description with every character other than letters,

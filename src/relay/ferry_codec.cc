@@ -512,7 +512,6 @@ bool decode_one(std::string_view enc, LogMessage& m, StampBase* base, std::strin
   return true;
 }
 
-
 }  // namespace
 
 void MessageEncoder::append(const LogMessage& m, std::string* out) {

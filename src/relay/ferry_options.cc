@@ -26,18 +26,8 @@ std::string describe_ferry_destination(const FerryDestinationConfig& c) {
 
 namespace {
 
-class FerryDestinationDriver : public DestinationDriver {
- public:
-  FerryDestinationDriver(FerryDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
-  std::string describe() const override { return describe_ferry_destination(cfg_) + describe_disk_buffer(buffer_); }
-  std::unique_ptr<Destination> create() const override {
-    return make_buffered_destination(buffer_, describe_ferry_destination(cfg_), make_ferry_destination(cfg_));
-  }
-
- private:
-  FerryDestinationConfig cfg_;
-  DiskBufferConfig buffer_;
-};
+using FerryDestinationDriver =
+    BufferedDestinationDriver<FerryDestinationConfig, describe_ferry_destination, make_ferry_destination>;
 
 constexpr const char* kExample = "write ferry(\"logs.example.com\" port(5140)); for backups add failover(servers(\"b.example.com\"))";
 

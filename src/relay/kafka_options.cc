@@ -56,18 +56,8 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(const KafkaDes
 
 namespace {
 
-class KafkaDestinationDriver : public DestinationDriver {
- public:
-  KafkaDestinationDriver(KafkaDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
-  std::string describe() const override { return describe_kafka_destination(cfg_) + describe_disk_buffer(buffer_); }
-  std::unique_ptr<Destination> create() const override {
-    return make_buffered_destination(buffer_, describe_kafka_destination(cfg_), make_kafka_destination(cfg_));
-  }
-
- private:
-  KafkaDestinationConfig cfg_;
-  DiskBufferConfig buffer_;
-};
+using KafkaDestinationDriver =
+    BufferedDestinationDriver<KafkaDestinationConfig, describe_kafka_destination, make_kafka_destination>;
 
 struct Property {
   std::string key, value;

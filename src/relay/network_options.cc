@@ -67,18 +67,8 @@ void read_failover(OptionReader& r, const ConfNode& node, NetworkDestinationConf
 
 namespace {
 
-class NetworkDestinationDriver : public DestinationDriver {
- public:
-  NetworkDestinationDriver(NetworkDestinationConfig c, DiskBufferConfig b) : cfg_(std::move(c)), buffer_(std::move(b)) {}
-  std::string describe() const override { return describe_network_destination(cfg_) + describe_disk_buffer(buffer_); }
-  std::unique_ptr<Destination> create() const override {
-    return make_buffered_destination(buffer_, describe_network_destination(cfg_), make_network_destination(cfg_));
-  }
-
- private:
-  NetworkDestinationConfig cfg_;
-  DiskBufferConfig buffer_;
-};
+using NetworkDestinationDriver =
+    BufferedDestinationDriver<NetworkDestinationConfig, describe_network_destination, make_network_destination>;
 
 // The servers: network("host" ...) and syslog("host" ...) take one
 // positional host (more with failover()); network-load-balancer() takes
